@@ -467,7 +467,19 @@ func (k *PublicKey) Matches(s *Signature) bool {
 // Verify checks that s is a valid signature by k over message, at time now.
 // namespace applies to SSH signatures; OpenPGP signatures carry no namespace
 // and must bind their purpose inside the signed payload.
-func (k *PublicKey) Verify(message []byte, s *Signature, namespace string, now time.Time) (err error) {
+func (k *PublicKey) Verify(message []byte, s *Signature, namespace string, now time.Time) error {
+	return k.verify(message, s, namespace, now, false)
+}
+
+// VerifyHistorical checks a signature that was accepted in the past and is
+// kept as history (a link in the signers registry chain): the signature must
+// be cryptographically valid and made by k, but k's expiry is judged at the
+// time the signature was made rather than now. Revocation of k still counts.
+func (k *PublicKey) VerifyHistorical(message []byte, s *Signature, namespace string, now time.Time) error {
+	return k.verify(message, s, namespace, now, true)
+}
+
+func (k *PublicKey) verify(message []byte, s *Signature, namespace string, now time.Time, historical bool) (err error) {
 	if !k.Matches(s) {
 		return &BadSignatureError{Key: k.Fingerprint, Reason: "made by another key (" + s.Issuer() + ")"}
 	}
@@ -492,15 +504,22 @@ func (k *PublicKey) Verify(message []byte, s *Signature, namespace string, now t
 	if sig.CreationTime.After(now.Add(ClockSkew)) {
 		return &BadSignatureError{Key: k.Fingerprint, Reason: "signature claims a creation time in the future"}
 	}
-	cfg := pgpConfig(now)
-	if _, err := k.entity.VerifyPrimaryKey(now, cfg); err != nil {
+	if historical && k.entity.Revoked(now) {
+		return &KeyError{Key: k.Fingerprint, Reason: "revoked"}
+	}
+	keyTime := now
+	if historical {
+		keyTime = sig.CreationTime
+	}
+	cfg := pgpConfig(keyTime)
+	if _, err := k.entity.VerifyPrimaryKey(keyTime, cfg); err != nil {
 		return &KeyError{Key: k.Fingerprint, Reason: keyReason(err)}
 	}
 	var keyID uint64
 	if sig.IssuerKeyId != nil {
 		keyID = *sig.IssuerKeyId
 	}
-	if _, ok := k.entity.SigningKeyById(now, keyID, cfg); !ok {
+	if _, ok := k.entity.SigningKeyById(keyTime, keyID, cfg); !ok {
 		return &KeyError{Key: k.Fingerprint, Reason: "not valid for signing now (its signing subkey is expired, revoked or weak)"}
 	}
 	_, _, verr := openpgp.VerifyDetachedSignature(openpgp.EntityList{k.entity}, bytes.NewReader(message), bytes.NewReader(s.raw), cfg)

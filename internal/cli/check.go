@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groundzero/groundzero/internal/gate"
+)
+
+func (a *app) trustRoot(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return a.getenv("GROUNDZERO_TRUST_ROOT")
+}
+
+func (a *app) checkCmd() *cobra.Command {
+	var requireTag, strict bool
+	var trustRoot, format string
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "run every static gate; the command a CI build calls",
+		Long: `check runs every gate that needs no cloud, in order: the policy file, the
+signers registry and its trust chain, the integrity manifest, and the signed
+release tag (with --require-tag, or when policy.yaml sets
+gates.require_tag). It prints one line per gate and fails the build when a
+governance artifact is missing or invalid.
+
+The registry chain is anchored by --trust-root or GROUNDZERO_TRUST_ROOT, which
+belongs in CI settings the repository cannot change. Without a pin, trust is
+on first use and check says so; --strict makes that a failure.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(format, "text", "json"); err != nil {
+				return err
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			env := gate.Load(r, a.now, a.trustRoot(trustRoot), strict)
+			results := []gate.Result{env.PolicyGate(), env.SignersGate(), env.ManifestGate(a.ctx)}
+			if env.TagRequired(requireTag) {
+				results = append(results, env.TagGate(a.ctx, "HEAD"))
+			}
+			return a.report(format, results)
+		},
+	}
+	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")
+	c.Flags().BoolVar(&strict, "strict", false, "fail when no trust root is pinned")
+	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	return c
+}
+
+// report prints gate results and returns the error that sets the exit code.
+func (a *app) report(format string, results []gate.Result) error {
+	ok := true
+	config := false
+	var failedNames []string
+	for _, r := range results {
+		if !r.OK {
+			ok = false
+			config = config || r.Config
+			failedNames = append(failedNames, r.Name)
+		}
+	}
+	if format == "json" {
+		if err := a.printJSON(struct {
+			OK    bool          `json:"ok"`
+			Gates []gate.Result `json:"gates"`
+		}{ok, results}); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			status := "PASS"
+			if !r.OK {
+				status = "FAIL"
+			}
+			fmt.Fprintf(a.stdout, "%s  %-9s %s\n", status, r.Name, r.Detail)
+			if !r.OK && r.Hint != "" {
+				fmt.Fprintf(a.stdout, "      %-9s hint: %s\n", "", r.Hint)
+			}
+		}
+	}
+	if ok {
+		return nil
+	}
+	err := errors.New(fmt.Sprintf("%d of %d gate(s) failed: %s", len(failedNames), len(results), strings.Join(failedNames, ", ")))
+	code := ExitFailed
+	var hint string
+	if config {
+		code = ExitUsage
+		for _, r := range results {
+			if !r.OK && r.Config {
+				err = errors.New(r.Detail)
+				hint = r.Hint
+				break
+			}
+		}
+	}
+	return &Error{Code: code, Err: err, Hint: hint}
+}

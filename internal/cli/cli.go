@@ -1,0 +1,175 @@
+// Package cli implements the groundzero command line. Each command lives in
+// its own file: it parses flags, calls one package, and prints. stdout carries
+// data; stderr carries messages for people.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sign"
+	"github.com/groundzero/groundzero/internal/strictyaml"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // a governance check failed
+	ExitUsage  = 2 // usage, configuration or environment error
+)
+
+// Error is an error with an exit code and an optional hint for people.
+type Error struct {
+	Code int
+	Err  error
+	Hint string
+	// Quiet means the command already reported the failure on stdout;
+	// only the one-line summary goes to stderr.
+	Quiet bool
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func failed(err error, hint string) *Error { return &Error{Code: ExitFailed, Err: err, Hint: hint} }
+func usage(err error, hint string) *Error  { return &Error{Code: ExitUsage, Err: err, Hint: hint} }
+
+// ExitCode returns the process exit code for an error returned by Run.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ExitUsage
+}
+
+// PrintError writes the error and its hint to stderr in the house form.
+func PrintError(w io.Writer, err error) {
+	msg := err.Error()
+	fmt.Fprintf(w, "groundzero: error: %s\n", msg)
+	var e *Error
+	if errors.As(err, &e) && e.Hint != "" {
+		fmt.Fprintf(w, "groundzero: hint: %s\n", e.Hint)
+	}
+	var se *strictyaml.Error
+	if errors.As(err, &se) && se.Hint != "" && (e == nil || e.Hint == "") {
+		fmt.Fprintf(w, "groundzero: hint: %s\n", se.Hint)
+	}
+}
+
+// app carries what every command needs.
+type app struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    time.Time // fixed once per invocation
+	dir    string    // -C
+}
+
+func (a *app) repo() (*repo.Repo, error) {
+	dir := a.dir
+	if dir == "" {
+		dir = "."
+	}
+	r, err := repo.Find(dir)
+	if err != nil {
+		return nil, usage(err, "run groundzero inside the governed repository (a git work tree), or pass -C DIR")
+	}
+	return r, nil
+}
+
+func (a *app) signer(r *repo.Repo, flag string) (sign.Signer, sign.Spec, error) {
+	spec, err := sign.Resolve(flag, a.getenv, func(k string) string { return r.GitConfig(a.ctx, k) })
+	if err != nil {
+		return nil, spec, usage(err, "KEYSPEC is gpg:<fingerprint-or-email>, ssh:<key-path> or file:<path>")
+	}
+	s, err := sign.New(spec, func() time.Time { return a.now })
+	if err != nil {
+		return nil, spec, usage(err, "check the KEYSPEC and that the key exists")
+	}
+	return s, spec, nil
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) info(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "groundzero: "+format+"\n", args...)
+}
+
+const exitCodesHelp = `Exit codes:
+  0  every check passed
+  1  a governance check failed (bad or missing signature, mismatch, policy violation)
+  2  usage, configuration or environment error`
+
+// Run runs the groundzero command line with args (without the program name).
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	a := &app{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now().UTC()}
+	root := &cobra.Command{
+		Use:   "groundzero",
+		Short: "governed infrastructure bootstrap",
+		Long: `groundzero makes the first Terraform/OpenTofu state of an organisation, and
+every change after it, a governed act: nothing becomes mutable until it is
+signed, checked and confirmed, and everything leaves evidence that an auditor
+can verify offline with stock tools.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", "", "run as if started in `DIR`")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usage(err, "see `"+c.CommandPath()+" --help`")
+	})
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
+	root.AddCommand(
+		a.initCmd(),
+		a.signersCmd(),
+		a.manifestCmd(),
+		a.tagCmd(),
+		a.checkCmd(),
+	)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	// Errors from cobra itself: unknown command, wrong argument count.
+	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") || strings.Contains(err.Error(), "flag") {
+		return usage(err, "see `groundzero --help`")
+	}
+	return usage(err, "")
+}
+
+// formatFlag validates --format.
+func formatFlag(v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return usage(fmt.Errorf("--format %q is not one of %s", v, strings.Join(allowed, ", ")), "")
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groundzero/groundzero/internal/manifest"
+	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/signers"
+)
+
+// gitignoreLines keep local evidence and OpenTofu working files out of git.
+var gitignoreLines = []string{
+	"/.groundzero/",
+	"/infra/bootstrap/.terraform/",
+	"*.tfstate",
+	"*.tfstate.backup",
+	".terraform.tfstate.lock.info",
+}
+
+func (a *app) initCmd() *cobra.Command {
+	var backend, env string
+	var force bool
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "lay down a governed repository: policy, signers registry, manifest",
+		Long: `init writes governance/policy.yaml (with commented defaults),
+governance/signers.yaml (version 1, no signers yet) and governance/MANIFEST in
+the current git work tree. It refuses to overwrite existing files unless
+--force is given.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(policy.BackendKinds, backend) {
+				return usage(fmt.Errorf("--backend %q is not one of %s", backend, strings.Join(policy.BackendKinds, ", ")), "")
+			}
+			if _, err := policy.Parse("--env", []byte(fmt.Sprintf("version: 1\nbackend: {kind: local}\nenvironments: [{name: %q}]\n", env))); err != nil {
+				return usage(fmt.Errorf("--env %q is not a valid environment name (lower-case letters, digits and -, starting with a letter)", env), "")
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			files := []string{repo.PolicyFile, repo.SignersFile, repo.ManifestFile}
+			var existing []string
+			for _, f := range files {
+				if r.Exists(f) {
+					existing = append(existing, f)
+				}
+			}
+			if len(existing) > 0 && !force {
+				return usage(fmt.Errorf("already initialised: %s exist(s)", strings.Join(existing, ", ")),
+					"keep the existing governance files, or pass --force to overwrite them")
+			}
+			if err := r.WriteFile(repo.PolicyFile, policy.Template(backend, env)); err != nil {
+				return usage(err, "")
+			}
+			reg := &signers.Registry{Version: 1, Threshold: 2}
+			if err := r.WriteFile(repo.SignersFile, registryTemplate(reg)); err != nil {
+				return usage(err, "")
+			}
+			if err := os.MkdirAll(r.Abs(repo.KeysDir), 0o755); err != nil {
+				return usage(err, "")
+			}
+			if err := ensureGitignore(r); err != nil {
+				return usage(err, "")
+			}
+			m, err := manifest.Build(a.ctx, r)
+			if err != nil {
+				return usage(err, "")
+			}
+			if err := r.WriteFile(repo.ManifestFile, m.Format()); err != nil {
+				return usage(err, "")
+			}
+			for _, f := range files {
+				fmt.Fprintln(a.stdout, f)
+			}
+			a.info("initialised a governed repository: backend %s, environment %s", backend, env)
+			if backend == "local" {
+				a.info("backend local is for demos and tests; choose s3, gcs, oci, spaces or minio with --backend for real state")
+			}
+			a.info("next: `groundzero signers add` for each person, `groundzero signers sign`, `groundzero manifest update`, `groundzero manifest sign`")
+			return nil
+		},
+	}
+	c.Flags().StringVar(&backend, "backend", "local", "state backend: s3, gcs, oci, spaces, minio or local")
+	c.Flags().StringVar(&env, "env", "dev", "name of the first environment")
+	c.Flags().BoolVar(&force, "force", false, "overwrite existing governance files")
+	return c
+}
+
+func registryTemplate(reg *signers.Registry) []byte {
+	out := string(reg.Format())
+	return []byte(strings.Replace(out, "threshold: 2\n",
+		"# Two security signatures approve each new version (one person alone cannot\n# change who is trusted). Lower it to 1 only for a single-person trial.\nthreshold: 2\n", 1))
+}
+
+func ensureGitignore(r *repo.Repo) error {
+	const name = ".gitignore"
+	var have []byte
+	if r.Exists(name) {
+		var err error
+		if have, err = r.ReadFile(name, 1<<20); err != nil {
+			return err
+		}
+	}
+	lines := strings.Split(string(have), "\n")
+	out := string(have)
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	added := false
+	for _, l := range gitignoreLines {
+		if !slices.Contains(lines, l) {
+			out += l + "\n"
+			added = true
+		}
+	}
+	if !added {
+		return nil
+	}
+	return r.WriteFile(name, []byte(out))
+}

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/manifest"
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/signers"
+)
+
+func (a *app) manifestCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "manifest",
+		Short: "compute, sign and verify governance/MANIFEST (sha256sum format)",
+	}
+	c.AddCommand(a.manifestUpdateCmd(), a.manifestSignCmd(), a.manifestVerifyCmd())
+	return c
+}
+
+func (a *app) manifestUpdateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "update",
+		Short: "rewrite governance/MANIFEST from the governed files in the work tree",
+		Long: `update hashes every governed file (governance/** except MANIFEST, its
+signatures and intents/, plus infra/bootstrap/**) and rewrites
+governance/MANIFEST in the format of sha256sum. Existing signatures over the
+old MANIFEST no longer match and are removed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			m, err := manifest.Build(a.ctx, r)
+			if err != nil {
+				return failed(err, "governed files must be regular files (no symbolic links) inside the repository")
+			}
+			out := m.Format()
+			old, err := r.ReadFile(repo.ManifestFile, manifest.MaxSize)
+			if err == nil && string(old) == string(out) {
+				a.info("%s is up to date (%d files)", repo.ManifestFile, len(m.Entries))
+				fmt.Fprintln(a.stdout, repo.ManifestFile)
+				return nil
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return usage(err, "")
+			}
+			if err := r.WriteFile(repo.ManifestFile, out); err != nil {
+				return usage(err, "")
+			}
+			if err := sigfile.Remove(r, repo.ManifestFile); err != nil {
+				return usage(err, "")
+			}
+			fmt.Fprintln(a.stdout, repo.ManifestFile)
+			a.info("wrote %s (%d files); it needs new signatures: `groundzero manifest sign`", repo.ManifestFile, len(m.Entries))
+			return nil
+		},
+	}
+}
+
+func (a *app) manifestSignCmd() *cobra.Command {
+	var keySpec string
+	c := &cobra.Command{
+		Use:   "sign [--key KEYSPEC]",
+		Short: "add the caller's signature to governance/MANIFEST.asc or .sig",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			data, err := r.ReadFile(repo.ManifestFile, manifest.MaxSize)
+			if err != nil {
+				return usage(err, "run `groundzero manifest update` first")
+			}
+			m, err := manifest.Parse(data)
+			if err != nil {
+				return failed(err, "regenerate it with `groundzero manifest update`")
+			}
+			if problems, err := manifest.Check(a.ctx, r, m); err != nil {
+				return failed(err, "")
+			} else if len(problems) > 0 {
+				return failed(fmt.Errorf("refusing to sign a MANIFEST that does not match the work tree: %s", problems[0]),
+					"run `groundzero manifest update`, review the change, then sign")
+			}
+			s, _, err := a.signer(r, keySpec)
+			if err != nil {
+				return err
+			}
+			sig, err := s.Sign(a.ctx, data, signers.Namespace)
+			if err != nil {
+				return usage(err, "check that the key is available to gpg, ssh-keygen or the file given")
+			}
+			if chain, err := signers.Load(r); err == nil {
+				if who, _ := chain.Current().FindKey(sig); who == nil || !who.HasAnyRole([]string{signers.RoleApprover, signers.RoleSecurity}) {
+					a.info("warning: key %s is not an approver or security signer; this signature will not count", sig.Issuer())
+				}
+			}
+			p, err := sigfile.Add(r, repo.ManifestFile, sig)
+			if err != nil {
+				return usage(err, "")
+			}
+			fmt.Fprintln(a.stdout, p)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	return c
+}
+
+func (a *app) manifestVerifyCmd() *cobra.Command {
+	var trustRoot, format string
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "check every governed file against MANIFEST and its signatures",
+		Long: `verify checks that every listed file matches its SHA-256, that no governed
+file is unlisted, and that MANIFEST carries signatures from at least
+gates.manifest.approvals distinct approver or security signers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(format, "text", "json"); err != nil {
+				return err
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			env := gate.Load(r, a.now, a.trustRoot(trustRoot), false)
+			return a.report(format, []gate.Result{env.ManifestGate(a.ctx)})
+		},
+	}
+	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	return c
+}

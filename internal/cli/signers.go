@@ -1,0 +1,342 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/signature"
+	"github.com/groundzero/groundzero/internal/signers"
+)
+
+func (a *app) signersCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "signers",
+		Short: "manage the trusted signers registry (governance/signers.yaml)",
+	}
+	c.AddCommand(a.signersAddCmd(), a.signersListCmd(), a.signersRevokeCmd(), a.signersSignCmd())
+	return c
+}
+
+// registryError maps registry loading errors to exit codes.
+func registryError(err error) error {
+	var ie *signers.InvalidError
+	if errors.As(err, &ie) {
+		return failed(err, ie.Hint)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return usage(err, "run `groundzero init` first")
+	}
+	return usage(err, "")
+}
+
+func parseRoles(s string) ([]string, error) {
+	var roles []string
+	for _, r := range strings.Split(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(signers.AllRoles, r) {
+			return nil, fmt.Errorf("unknown role %q; roles are %s", r, strings.Join(signers.AllRoles, ", "))
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	return roles, nil
+}
+
+func parseTimeFlag(name, v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return "", fmt.Errorf("--%s %q is not an RFC 3339 time such as 2026-01-01T00:00:00Z", name, v)
+	}
+	return t.UTC().Format(time.RFC3339), nil
+}
+
+// keyFileName names the copy of a public key under governance/keys/.
+func keyFileName(id string, k *signature.PublicKey) string {
+	if k.Scheme == signature.SSH {
+		sum := sha256.Sum256(k.SSHKey().Marshal())
+		return "keys/" + id + "-" + hex.EncodeToString(sum[:8]) + ".pub"
+	}
+	return "keys/" + id + "-" + k.Fingerprint[len(k.Fingerprint)-16:] + ".asc"
+}
+
+func (a *app) signersAddCmd() *cobra.Command {
+	var id, roleList, keyPath, after, before, name string
+	c := &cobra.Command{
+		Use:   "add --id ID --role ROLE[,ROLE...] --key PUBLIC_KEY_FILE",
+		Short: "add a signer, or another key for an existing signer",
+		Long: `add copies the public key into governance/keys/ and records the signer.
+It accepts an armored OpenPGP public key (gpg --armor --export) or one SSH
+public key line (ed25519, ecdsa, rsa of at least 3072 bits, sk-ssh-ed25519,
+sk-ecdsa). Roles: release, operator, approver, security, ci.
+
+While version 1 of the registry is unsigned it is edited in place. Once the
+current version carries signatures, add writes version N+1, which needs the
+signatures of version N's security signers (groundzero signers sign).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if id == "" || keyPath == "" {
+				return usage(errors.New("--id and --key are required"), "")
+			}
+			roles, err := parseRoles(roleList)
+			if err != nil {
+				return usage(err, "")
+			}
+			va, err := parseTimeFlag("valid-after", after)
+			if err != nil {
+				return usage(err, "")
+			}
+			vb, err := parseTimeFlag("valid-before", before)
+			if err != nil {
+				return usage(err, "")
+			}
+			f, err := os.Open(keyPath)
+			if err != nil {
+				return usage(err, "give the path of the signer's public key file")
+			}
+			data, err := io.ReadAll(io.LimitReader(f, signature.MaxFileSize+1))
+			f.Close()
+			if err != nil {
+				return usage(err, "")
+			}
+			key, err := signature.ParsePublicKey(data)
+			if err != nil {
+				return usage(fmt.Errorf("%s: %w", keyPath, err), "")
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			rel := keyFileName(id, key)
+			created := !r.Exists(repo.GovernanceDir + "/" + rel)
+			if err := r.WriteFile(repo.GovernanceDir+"/"+rel, data); err != nil {
+				return usage(err, "")
+			}
+			reg, err := signers.Edit(r, func(reg *signers.Registry) error {
+				if owner := reg.FindByFingerprint(key.Fingerprint); owner != nil {
+					return usage(fmt.Errorf("key %s already belongs to signer %q", key.Fingerprint, owner.ID),
+						"a key belongs to one person; use a different key")
+				}
+				if s := reg.Lookup(id); s != nil {
+					if len(roles) > 0 && !slices.Equal(slices.Sorted(slices.Values(roles)), slices.Sorted(slices.Values(s.Roles))) {
+						return usage(fmt.Errorf("signer %q exists with roles [%s]", id, strings.Join(s.Roles, ", ")),
+							"omit --role to add another key to the same person; roles of an existing signer do not change here")
+					}
+					if s.Revoked != nil {
+						return failed(fmt.Errorf("signer %q is revoked", id), "a revoked signer stays revoked; add the person under a new id")
+					}
+					s.Keys = append(s.Keys, signers.KeyRef{File: rel, Fingerprint: key.Fingerprint})
+					return nil
+				}
+				if len(roles) == 0 {
+					return usage(errors.New("--role is required for a new signer"), "roles: "+strings.Join(signers.AllRoles, ", "))
+				}
+				reg.Signers = append(reg.Signers, &signers.Signer{
+					ID: id, Name: name, Roles: roles,
+					Keys:       []signers.KeyRef{{File: rel, Fingerprint: key.Fingerprint}},
+					ValidAfter: va, ValidBefore: vb,
+				})
+				return nil
+			})
+			if err != nil {
+				if created {
+					r.Remove(repo.GovernanceDir + "/" + rel)
+				}
+				var e *Error
+				if errors.As(err, &e) {
+					return e
+				}
+				return registryError(err)
+			}
+			fmt.Fprintf(a.stdout, "%s\n", repo.GovernanceDir+"/"+rel)
+			a.info("signer %s added with key %s to %s version %d", id, key.Summary(), repo.SignersFile, reg.Version)
+			if reg.Version > 1 {
+				a.info("version %d needs signatures from version %d's security signers: `groundzero signers sign`", reg.Version, reg.Version-1)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&id, "id", "", "signer id (lower-case letters, digits, . _ -)")
+	c.Flags().StringVar(&name, "name", "", "the signer's full name (optional)")
+	c.Flags().StringVar(&roleList, "role", "", "comma-separated roles: release, operator, approver, security, ci")
+	c.Flags().StringVar(&keyPath, "key", "", "public key file (armored OpenPGP or SSH .pub)")
+	c.Flags().StringVar(&after, "valid-after", "", "RFC 3339 time before which the signer's signatures do not count")
+	c.Flags().StringVar(&before, "valid-before", "", "RFC 3339 time from which the signer's signatures do not count")
+	return c
+}
+
+type signerJSON struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name,omitempty"`
+	Roles       []string `json:"roles"`
+	Keys        []string `json:"keys"`
+	Status      string   `json:"status"`
+	ValidAfter  string   `json:"valid_after,omitempty"`
+	ValidBefore string   `json:"valid_before,omitempty"`
+	RevokedAt   string   `json:"revoked_at,omitempty"`
+	Reason      string   `json:"revocation_reason,omitempty"`
+}
+
+func (a *app) signersListCmd() *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "list the signers of the current registry version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(format, "text", "json"); err != nil {
+				return err
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			chain, err := signers.Load(r)
+			if err != nil {
+				return registryError(err)
+			}
+			reg := chain.Current()
+			var list []signerJSON
+			for _, s := range reg.Signers {
+				j := signerJSON{ID: s.ID, Name: s.Name, Roles: s.Roles, Status: s.Status(a.now), ValidAfter: s.ValidAfter, ValidBefore: s.ValidBefore}
+				for _, k := range s.Keys {
+					j.Keys = append(j.Keys, k.Fingerprint)
+				}
+				if s.Revoked != nil {
+					j.RevokedAt, j.Reason = s.Revoked.At, s.Revoked.Reason
+				}
+				list = append(list, j)
+			}
+			if format == "json" {
+				if list == nil {
+					list = []signerJSON{}
+				}
+				return a.printJSON(map[string]any{
+					"version": reg.Version, "sha256": reg.Hash(), "threshold": reg.EffectiveThreshold(),
+					"signed": chain.CurrentSigned(), "signers": list,
+				})
+			}
+			fmt.Fprintf(a.stdout, "# %s version %d, sha256:%s, threshold %d, %s\n", repo.SignersFile, reg.Version, reg.Hash(), reg.EffectiveThreshold(),
+				map[bool]string{true: "signed", false: "unsigned"}[chain.CurrentSigned()])
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tROLES\tSTATUS\tKEYS")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, strings.Join(s.Roles, ","), s.Status, strings.Join(s.Keys, " "))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	return c
+}
+
+func (a *app) signersRevokeCmd() *cobra.Command {
+	var id, reason string
+	c := &cobra.Command{
+		Use:   "revoke --id ID --reason TEXT",
+		Short: "revoke a signer: none of their signatures verify from then on, whenever made",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if id == "" || strings.TrimSpace(reason) == "" {
+				return usage(errors.New("--id and --reason are required"), "")
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			reg, err := signers.Edit(r, func(reg *signers.Registry) error {
+				s := reg.Lookup(id)
+				if s == nil {
+					return usage(fmt.Errorf("no signer %q in %s", id, repo.SignersFile), "see `groundzero signers list`")
+				}
+				if s.Revoked != nil {
+					return usage(fmt.Errorf("signer %q is already revoked (%s)", id, s.Revoked.At), "")
+				}
+				s.Revoked = &signers.Revocation{At: a.now.Format(time.RFC3339), Reason: reason}
+				return nil
+			})
+			if err != nil {
+				var e *Error
+				if errors.As(err, &e) {
+					return e
+				}
+				return registryError(err)
+			}
+			fmt.Fprintln(a.stdout, repo.SignersFile)
+			a.info("signer %s revoked in %s version %d", id, repo.SignersFile, reg.Version)
+			if reg.Version > 1 {
+				a.info("version %d needs signatures from version %d's security signers: `groundzero signers sign`", reg.Version, reg.Version-1)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&id, "id", "", "signer id")
+	c.Flags().StringVar(&reason, "reason", "", "why the signer is revoked")
+	return c
+}
+
+func (a *app) signersSignCmd() *cobra.Command {
+	var keySpec string
+	c := &cobra.Command{
+		Use:   "sign [--key KEYSPEC]",
+		Short: "sign the current registry version",
+		Long: `sign adds the caller's signature over the exact bytes of
+governance/signers.yaml to governance/signers.yaml.asc (OpenPGP) or .sig (SSH,
+namespace "groundzero"). Version 1 needs threshold of its own security
+signers; version N+1 needs threshold of version N's.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			chain, err := signers.Load(r)
+			if err != nil {
+				return registryError(err)
+			}
+			s, _, err := a.signer(r, keySpec)
+			if err != nil {
+				return err
+			}
+			cur := chain.Current()
+			sig, err := s.Sign(a.ctx, cur.Raw, signers.Namespace)
+			if err != nil {
+				return usage(err, "check that the key is available to gpg, ssh-keygen or the file given")
+			}
+			by := cur
+			if len(chain.Versions) > 1 {
+				by = chain.Versions[len(chain.Versions)-2]
+			}
+			if who, _ := by.FindKey(sig); who == nil || !who.HasRole(signers.RoleSecurity) {
+				a.info("warning: key %s is not a security signer of version %d; this signature will not count toward approving version %d", sig.Issuer(), by.Version, cur.Version)
+			}
+			p, err := sigfile.Add(r, repo.SignersFile, sig)
+			if err != nil {
+				return usage(err, "")
+			}
+			fmt.Fprintln(a.stdout, p)
+			a.info("signed %s version %d (sha256:%s)", repo.SignersFile, cur.Version, cur.Hash())
+			return nil
+		},
+	}
+	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	return c
+}

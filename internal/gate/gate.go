@@ -1,0 +1,292 @@
+// Package gate runs the static governance gates of a repository, the ones
+// that need no cloud: the policy file, the signers registry and its trust
+// chain, the integrity manifest, and the signed release tag. Each gate gives a
+// Result that says pass or fail, why, and what fixes it.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/groundzero/groundzero/internal/gittag"
+	"github.com/groundzero/groundzero/internal/manifest"
+	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/signers"
+	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/strictyaml"
+)
+
+// Result is the outcome of one gate.
+type Result struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+	Hint   string `json:"hint,omitempty"`
+	// Config marks a failure caused by unusable configuration (malformed
+	// YAML, a missing file the command needs) rather than a failed check.
+	Config bool `json:"-"`
+}
+
+func pass(name, detail string) Result { return Result{Name: name, OK: true, Detail: detail} }
+
+func fail(name, detail, hint string) Result {
+	return Result{Name: name, Detail: detail, Hint: hint}
+}
+
+// Env is what the gates read, loaded once per command at a fixed time.
+type Env struct {
+	Repo      *repo.Repo
+	Now       time.Time
+	TrustRoot string // pinned registry SHA-256, or ""
+	Strict    bool   // trust on first use is a failure
+
+	Policy    *policy.Policy
+	PolicyErr error
+	Chain     *signers.Chain
+	ChainErr  error
+	Report    *signers.Report
+	// Trusted is set when the registry chain verified; only then may its
+	// keys vouch for anything else.
+	Trusted bool
+}
+
+// Load reads policy.yaml and the signers chain and verifies the chain.
+func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool) *Env {
+	e := &Env{Repo: r, Now: now, TrustRoot: trustRoot, Strict: strict}
+	if data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize); err != nil {
+		e.PolicyErr = err
+	} else {
+		e.Policy, e.PolicyErr = policy.Parse(repo.PolicyFile, data)
+	}
+	e.Chain, e.ChainErr = signers.Load(r)
+	if e.ChainErr == nil {
+		e.Report, e.ChainErr = e.Chain.Verify(now, trustRoot)
+		e.Trusted = e.ChainErr == nil
+	}
+	return e
+}
+
+// Registry returns the current registry, or nil when it could not be read.
+func (e *Env) Registry() *signers.Registry {
+	if e.Chain == nil {
+		return nil
+	}
+	return e.Chain.Current()
+}
+
+func isConfig(err error) bool {
+	var se *strictyaml.Error
+	return errors.As(err, &se) || errors.Is(err, fs.ErrNotExist)
+}
+
+// PolicyGate reports whether policy.yaml is usable.
+func (e *Env) PolicyGate() Result {
+	if e.PolicyErr != nil {
+		r := fail("policy", e.PolicyErr.Error(), hintFor(e.PolicyErr, repo.PolicyFile))
+		r.Config = isConfig(e.PolicyErr) || isInvalidPolicy(e.PolicyErr)
+		return r
+	}
+	return pass("policy", fmt.Sprintf("%s valid; backend %s; %d environment(s)", repo.PolicyFile, e.Policy.Backend.Kind, len(e.Policy.Environments)))
+}
+
+func isInvalidPolicy(err error) bool {
+	var pe *policy.InvalidError
+	return errors.As(err, &pe)
+}
+
+func hintFor(err error, file string) string {
+	var se *strictyaml.Error
+	if errors.As(err, &se) && se.Hint != "" {
+		return se.Hint
+	}
+	var pe *policy.InvalidError
+	if errors.As(err, &pe) {
+		return pe.Hint
+	}
+	var ie *signers.InvalidError
+	if errors.As(err, &ie) {
+		return ie.Hint
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "run `groundzero init` in the repository root, or restore " + file + " from version control"
+	}
+	return ""
+}
+
+// SignersGate reports whether the registry chain verifies from its anchor.
+func (e *Env) SignersGate() Result {
+	const name = "signers"
+	if e.ChainErr != nil {
+		var pinErr *signers.PinError
+		var chainErr *signers.ChainError
+		switch {
+		case errors.As(e.ChainErr, &pinErr):
+			return fail(name, e.ChainErr.Error(),
+				"the registry was replaced or rewritten; restore governance/signers.yaml and governance/signers.d/ from a reviewed commit, or re-pin after an out-of-band review")
+		case errors.As(e.ChainErr, &chainErr):
+			file := repo.SignersFile
+			if chainErr.Version < e.Report.Version {
+				file = fmt.Sprintf("%s/%d.yaml", repo.SignersDir, chainErr.Version)
+			}
+			return fail(name, e.ChainErr.Error(),
+				fmt.Sprintf("have version %d's security signers sign it: `groundzero signers sign --key KEYSPEC` (signatures go to %s.asc or .sig)", chainErr.By, file))
+		}
+		r := fail(name, e.ChainErr.Error(), hintFor(e.ChainErr, repo.SignersFile))
+		r.Config = isConfig(e.ChainErr)
+		return r
+	}
+	rep := e.Report
+	reg := e.Registry()
+	detail := fmt.Sprintf("%s version %d (sha256:%s) approved by %s", repo.SignersFile, rep.Version, rep.Hash[:16], strings.Join(rep.Approvers[rep.Version], ", "))
+	if rep.Pinned {
+		return pass(name, fmt.Sprintf("%s; chain verified from pinned version %d; %d signer(s)", detail, rep.Anchor, len(reg.Signers)))
+	}
+	if e.Strict {
+		return fail(name, detail+"; no trust root is pinned (trust on first use)",
+			"pin the registry: pass --trust-root "+e.Chain.Versions[0].Hash()+" or set GROUNDZERO_TRUST_ROOT in CI settings the repository cannot change")
+	}
+	return pass(name, detail+"; trust on first use: no --trust-root pinned (v1 sha256:"+e.Chain.Versions[0].Hash()+")")
+}
+
+// ManifestGate checks MANIFEST against the work tree and its signatures
+// against the registry.
+func (e *Env) ManifestGate(ctx context.Context) Result {
+	const name = "manifest"
+	data, err := e.Repo.ReadFile(repo.ManifestFile, manifest.MaxSize)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fail(name, repo.ManifestFile+" is missing", "run `groundzero manifest update`, review, then `groundzero manifest sign`")
+		}
+		return fail(name, err.Error(), "")
+	}
+	m, err := manifest.Parse(data)
+	if err != nil {
+		return fail(name, err.Error(), "regenerate it with `groundzero manifest update` and sign it again")
+	}
+	problems, err := manifest.Check(ctx, e.Repo, m)
+	if err != nil {
+		return fail(name, err.Error(), "governed files must be regular files inside the repository")
+	}
+	if len(problems) > 0 {
+		var lines []string
+		for _, p := range problems {
+			lines = append(lines, p.String())
+		}
+		return fail(name, strings.Join(lines, "; "),
+			"if the change is intended, run `groundzero manifest update` and have an approver sign it (`groundzero manifest sign`); otherwise restore the file")
+	}
+	approvers, err := e.manifestApprovers(data)
+	if err != nil {
+		return fail(name, err.Error(), "an approver or security signer signs it: `groundzero manifest sign --key KEYSPEC`")
+	}
+	return pass(name, fmt.Sprintf("%d governed file(s) match %s; signed by %s", len(m.Entries), repo.ManifestFile, strings.Join(approvers, ", ")))
+}
+
+func (e *Env) manifestApprovers(data []byte) ([]string, error) {
+	if !e.Trusted {
+		return nil, fmt.Errorf("signatures not checked: the signers registry is not trusted")
+	}
+	sigs, err := sigfile.Load(e.Repo, repo.ManifestFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(sigs) == 0 {
+		return nil, fmt.Errorf("%s is not signed: neither %s.asc nor %s.sig exists", repo.ManifestFile, repo.ManifestFile, repo.ManifestFile)
+	}
+	need := 1
+	if e.Policy != nil {
+		need = e.Policy.Gates.Manifest.Approvals
+	}
+	outcomes := e.Registry().Check(data, sigs, signers.Namespace, e.Now, signers.Current)
+	return signers.Count(outcomes, signers.Requirement{
+		What:      repo.ManifestFile,
+		Roles:     []string{signers.RoleApprover, signers.RoleSecurity},
+		Threshold: need,
+	})
+}
+
+// TagRequired reports whether the tag gate applies.
+func (e *Env) TagRequired(flag bool) bool {
+	return flag || (e.Policy != nil && e.Policy.Gates.RequireTag)
+}
+
+// TagGate checks that ref (or, for "HEAD", some tag at HEAD) is an annotated
+// tag of HEAD's commit, signed by a current release signer, and that no
+// governed file has uncommitted changes.
+func (e *Env) TagGate(ctx context.Context, ref string) Result {
+	const name = "tag"
+	head, err := gittag.Head(ctx, e.Repo)
+	if err != nil {
+		return fail(name, "HEAD has no commit", "commit the governed files, then tag the commit with `git tag -s`")
+	}
+	if !e.Trusted {
+		return fail(name, "not checked: the signers registry is not trusted", "fix the signers gate first")
+	}
+	dirty, err := gittag.Dirty(ctx, e.Repo, repo.GovernanceDir, repo.BootstrapDir)
+	if err != nil {
+		return fail(name, err.Error(), "")
+	}
+	var governedDirty []string
+	for _, p := range dirty {
+		if manifest.IsGoverned(p) || p == repo.ManifestFile || strings.HasPrefix(p, repo.ManifestFile+".") {
+			governedDirty = append(governedDirty, p)
+		}
+	}
+	if len(governedDirty) > 0 {
+		return fail(name, "governed files have uncommitted changes: "+strings.Join(governedDirty, ", "),
+			"commit the changes and tag the new commit, or restore the files (`git restore`)")
+	}
+	var refs []string
+	if ref == "HEAD" {
+		names, err := gittag.AtHead(ctx, e.Repo)
+		if err != nil {
+			return fail(name, err.Error(), "")
+		}
+		if len(names) == 0 {
+			return fail(name, fmt.Sprintf("HEAD (%s) has no tag", head[:12]),
+				"tag the commit with a signed annotated tag: `git tag -s vX.Y.Z -m ...` by a release signer")
+		}
+		for _, n := range names {
+			refs = append(refs, "refs/tags/"+n)
+		}
+	} else {
+		refs = []string{ref}
+	}
+	var reasons []string
+	for _, rf := range refs {
+		detail, err := e.verifyTag(ctx, rf, head)
+		if err == nil {
+			return pass(name, detail)
+		}
+		reasons = append(reasons, err.Error())
+	}
+	return fail(name, strings.Join(reasons, "; "),
+		"tag HEAD with `git tag -s` using the key of a current signer with role release (gpg.format openpgp or ssh)")
+}
+
+func (e *Env) verifyTag(ctx context.Context, ref, head string) (string, error) {
+	short := strings.TrimPrefix(ref, "refs/tags/")
+	tr, err := gittag.Read(ctx, e.Repo, ref)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", short, err)
+	}
+	t := tr.Tag
+	if t.Type != "commit" || t.Object != head {
+		return "", fmt.Errorf("%s: tags %s %.12s, but HEAD is %.12s", short, t.Type, t.Object, head)
+	}
+	sigs, err := t.Signatures()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", short, err)
+	}
+	outcomes := e.Registry().Check(t.Payload, sigs, gittag.Namespace, e.Now, signers.Current)
+	ids, err := signers.Count(outcomes, signers.Requirement{What: "tag " + short, Roles: []string{signers.RoleRelease}, Threshold: 1})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (%.12s) signed with %s by %s (release)", short, head, t.Scheme, strings.Join(ids, ", ")), nil
+}

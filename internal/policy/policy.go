@@ -1,0 +1,305 @@
+// Package policy reads governance/policy.yaml: the backend selection, the
+// environments with their parity rules (regions, naming, required tags), the
+// resource allow and deny lists, and the gate settings (approvals per action,
+// intent lifetimes, whether a signed tag is required).
+//
+// The file is validated against the JSON Schema embedded in this package;
+// unknown fields are errors that name file:line:column.
+package policy
+
+import (
+	_ "embed"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/groundzero/groundzero/internal/strictyaml"
+)
+
+//go:embed schema.json
+var schemaJSON []byte
+
+var schema = strictyaml.MustCompile("policy.schema.json", schemaJSON)
+
+// SchemaJSON returns the embedded JSON Schema for policy.yaml.
+func SchemaJSON() []byte { return slices.Clone(schemaJSON) }
+
+// Backend kinds.
+var BackendKinds = []string{"s3", "gcs", "oci", "spaces", "minio", "local"}
+
+// Actions that an intent can authorise.
+var Actions = []string{"bootstrap", "apply", "destroy", "revoke", "break-glass"}
+
+// Policy is a parsed policy.yaml with defaults applied.
+type Policy struct {
+	Version      int           `yaml:"version"`
+	Backend      Backend       `yaml:"backend"`
+	Evidence     Evidence      `yaml:"evidence"`
+	Gates        Gates         `yaml:"gates"`
+	Environments []Environment `yaml:"environments"`
+	Resources    Resources     `yaml:"resources"`
+
+	File string `yaml:"-"`
+}
+
+type Backend struct {
+	Kind string `yaml:"kind"`
+}
+
+type Evidence struct {
+	Store         string `yaml:"store"`
+	RetentionDays int    `yaml:"retention_days"`
+}
+
+type Gates struct {
+	RequireTag bool                `yaml:"require_tag"`
+	Manifest   ManifestGate        `yaml:"manifest"`
+	Checkpoint CheckpointGate      `yaml:"checkpoint"`
+	Intent     IntentGate          `yaml:"intent"`
+	Approvals  map[string]Approval `yaml:"approvals"`
+}
+
+type ManifestGate struct {
+	Approvals int `yaml:"approvals"`
+}
+
+type CheckpointGate struct {
+	Roles  []string `yaml:"roles"`
+	MaxAge string   `yaml:"max_age"`
+}
+
+type IntentGate struct {
+	DefaultTTL string `yaml:"default_ttl"`
+	MaxTTL     string `yaml:"max_ttl"`
+}
+
+// Approval is the signature rule for one intent action.
+type Approval struct {
+	Count           int      `yaml:"count"`
+	Roles           []string `yaml:"roles"`
+	RequireOneOf    []string `yaml:"require_one_of"`
+	RequesterCounts *bool    `yaml:"requester_counts"`
+}
+
+type Environment struct {
+	Name    string            `yaml:"name"`
+	Backend string            `yaml:"backend"`
+	Regions []string          `yaml:"regions"`
+	Confirm *bool             `yaml:"confirm"`
+	Naming  map[string]string `yaml:"naming"`
+	Tags    map[string]string `yaml:"tags"`
+}
+
+// ConfirmRequired reports whether the two-step confirmation applies (default on).
+func (e *Environment) ConfirmRequired() bool { return e.Confirm == nil || *e.Confirm }
+
+type Resources struct {
+	Denied  []string `yaml:"denied"`
+	Allowed []string `yaml:"allowed"`
+}
+
+// Defaults.
+const (
+	DefaultEvidenceStore = "file://.groundzero/evidence"
+	DefaultRetentionDays = 2555 // seven years
+	DefaultIntentTTL     = "24h"
+	DefaultMaxIntentTTL  = "72h"
+)
+
+func boolp(b bool) *bool { return &b }
+
+// DefaultApprovals are the approval rules when policy.yaml does not set them.
+func DefaultApprovals() map[string]Approval {
+	humans := []string{"operator", "approver", "security"}
+	twoPerson := Approval{Count: 2, Roles: humans, RequireOneOf: []string{"approver", "security"}, RequesterCounts: boolp(false)}
+	return map[string]Approval{
+		"apply":       {Count: 1, Roles: []string{"operator"}, RequesterCounts: boolp(true)},
+		"bootstrap":   twoPerson,
+		"destroy":     twoPerson,
+		"revoke":      twoPerson,
+		"break-glass": twoPerson,
+	}
+}
+
+// InvalidError reports a policy that is well-formed YAML and matches the
+// schema but is still unusable, such as a bad regular expression.
+type InvalidError struct {
+	File string
+	Msg  string
+	Hint string
+}
+
+func (e *InvalidError) Error() string { return e.File + ": " + e.Msg }
+
+// Parse reads policy.yaml bytes, validates them and applies defaults.
+func Parse(file string, data []byte) (*Policy, error) {
+	var p Policy
+	if err := strictyaml.Decode(file, data, schema, &p); err != nil {
+		return nil, err
+	}
+	p.File = file
+	if p.Evidence.Store == "" {
+		p.Evidence.Store = DefaultEvidenceStore
+	}
+	if p.Evidence.RetentionDays == 0 {
+		p.Evidence.RetentionDays = DefaultRetentionDays
+	}
+	if p.Gates.Manifest.Approvals == 0 {
+		p.Gates.Manifest.Approvals = 1
+	}
+	if p.Gates.Intent.DefaultTTL == "" {
+		p.Gates.Intent.DefaultTTL = DefaultIntentTTL
+	}
+	if p.Gates.Intent.MaxTTL == "" {
+		p.Gates.Intent.MaxTTL = DefaultMaxIntentTTL
+	}
+	def := DefaultApprovals()
+	if p.Gates.Approvals == nil {
+		p.Gates.Approvals = map[string]Approval{}
+	}
+	for _, a := range Actions {
+		got, ok := p.Gates.Approvals[a]
+		if !ok {
+			p.Gates.Approvals[a] = def[a]
+			continue
+		}
+		if got.Roles == nil {
+			got.Roles = def[a].Roles
+		}
+		if got.RequesterCounts == nil {
+			got.RequesterCounts = def[a].RequesterCounts
+		}
+		p.Gates.Approvals[a] = got
+	}
+	for name, d := range map[string]string{"gates.intent.default_ttl": p.Gates.Intent.DefaultTTL, "gates.intent.max_ttl": p.Gates.Intent.MaxTTL, "gates.checkpoint.max_age": p.Gates.Checkpoint.MaxAge} {
+		if d == "" {
+			continue
+		}
+		if _, err := ParseDuration(d); err != nil {
+			return nil, &InvalidError{file, fmt.Sprintf("%s: %v", name, err), "write a duration such as 24h, 7d or 90m"}
+		}
+	}
+	if def, _ := ParseDuration(p.Gates.Intent.DefaultTTL); def > mustDuration(p.Gates.Intent.MaxTTL) {
+		return nil, &InvalidError{file, "gates.intent.default_ttl is longer than gates.intent.max_ttl", "shorten default_ttl or raise max_ttl"}
+	}
+	seen := map[string]bool{}
+	for i := range p.Environments {
+		e := &p.Environments[i]
+		if seen[e.Name] {
+			return nil, &InvalidError{file, fmt.Sprintf("environment %q is declared twice", e.Name), "merge the two entries"}
+		}
+		seen[e.Name] = true
+		if e.Backend == "" {
+			e.Backend = p.Backend.Kind
+		}
+		for kind, pat := range e.Naming {
+			if _, err := regexp.Compile(pat); err != nil {
+				return nil, &InvalidError{file, fmt.Sprintf("environments[%s].naming.%s: bad regular expression: %v", e.Name, kind, err), "fix the pattern (Go RE2 syntax)"}
+			}
+		}
+		for tag, pat := range e.Tags {
+			if _, err := regexp.Compile(pat); err != nil {
+				return nil, &InvalidError{file, fmt.Sprintf("environments[%s].tags.%s: bad regular expression: %v", e.Name, tag, err), "fix the pattern (Go RE2 syntax)"}
+			}
+		}
+	}
+	for _, t := range p.Resources.Denied {
+		if slices.Contains(p.Resources.Allowed, t) {
+			return nil, &InvalidError{file, fmt.Sprintf("resource type %s is both allowed and denied", t), "remove it from one list"}
+		}
+	}
+	return &p, nil
+}
+
+func mustDuration(s string) time.Duration {
+	d, _ := ParseDuration(s)
+	return d
+}
+
+// ParseDuration reads durations such as "90m", "24h" or "7d" (a day is 24h).
+func ParseDuration(s string) (time.Duration, error) {
+	days := time.Duration(0)
+	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		n, err := strconv.Atoi(s[:i])
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		days = time.Duration(n) * 24 * time.Hour
+		s = s[i+1:]
+		if s == "" {
+			return days, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return days + d, nil
+}
+
+// Environment returns the named environment, or nil.
+func (p *Policy) Environment(name string) *Environment {
+	for i := range p.Environments {
+		if p.Environments[i].Name == name {
+			return &p.Environments[i]
+		}
+	}
+	return nil
+}
+
+// Template renders the commented policy.yaml that `groundzero init` writes.
+func Template(backend, env string) []byte {
+	return []byte(fmt.Sprintf(`# groundzero policy: the rules every change must pass before any state
+# becomes mutable. Validated against the schema built into groundzero;
+# unknown fields are errors. Commented lines show the defaults.
+version: 1
+
+# Explicit backend selection for the remote state (s3, gcs, oci, spaces,
+# minio, or local for demos and tests only).
+backend:
+  kind: %[1]s
+
+# Where the audit trail and evidence are kept (file://, s3:// or gs://),
+# and for how long object-lock retention holds them.
+# evidence:
+#   store: file://.groundzero/evidence
+#   retention_days: 2555
+
+gates:
+  # Run only from a signed annotated tag (checked by `+"`groundzero check`"+`).
+  require_tag: false
+  # Distinct approver or security signatures needed on governance/MANIFEST.
+  manifest:
+    approvals: 1
+  # checkpoint:
+  #   roles: []          # roles that may sign audit checkpoints; empty means any
+  #   max_age: 30d       # a trusted checkpoint older than this is refused
+  # intent:
+  #   default_ttl: 24h
+  #   max_ttl: 72h
+  # Signatures an intent needs, per action. The requester never counts for
+  # bootstrap, destroy, revoke or break-glass.
+  # approvals:
+  #   apply:       {count: 1, roles: [operator], requester_counts: true}
+  #   bootstrap:   {count: 2, roles: [operator, approver, security], require_one_of: [approver, security]}
+  #   destroy:     {count: 2, roles: [operator, approver, security], require_one_of: [approver, security]}
+  #   revoke:      {count: 2, roles: [operator, approver, security], require_one_of: [approver, security]}
+  #   break-glass: {count: 2, roles: [operator, approver, security], require_one_of: [approver, security]}
+
+# Parity rules per environment.
+environments:
+  - name: %[2]s
+    # backend: %[1]s      # defaults to backend.kind
+    regions: []           # allowed regions; empty allows none to be declared
+    # confirm: true       # two-step confirmation (typed token, then APPLY)
+    naming: {}            # resource type -> regular expression for its name
+    tags: {}              # required tag -> regular expression for its value
+
+# resources:
+#   denied: []            # resource types that may never be created
+#   allowed: []           # when set, the only resource types allowed
+`, backend, env))
+}
