@@ -16,8 +16,8 @@ import (
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
-	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/strictyaml"
 )
 

@@ -241,7 +241,9 @@ func (s *Signature) Issuer() string {
 }
 
 // Equal reports whether two signatures are byte-for-byte the same.
-func (s *Signature) Equal(o *Signature) bool { return s.Scheme == o.Scheme && bytes.Equal(s.raw, o.raw) }
+func (s *Signature) Equal(o *Signature) bool {
+	return s.Scheme == o.Scheme && bytes.Equal(s.raw, o.raw)
+}
 
 // Parse reads a signature file of the given scheme.
 func Parse(scheme Scheme, data []byte) ([]*Signature, error) {

@@ -35,9 +35,9 @@
 package signers
 
 import (
-	_ "embed"
 	"bytes"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -345,7 +345,9 @@ type ExcludedError struct {
 	Reason string
 }
 
-func (e *ExcludedError) Error() string { return fmt.Sprintf("signer %q does not count: %s", e.ID, e.Reason) }
+func (e *ExcludedError) Error() string {
+	return fmt.Sprintf("signer %q does not count: %s", e.ID, e.Reason)
+}
 
 // Outcome is the result for one signature.
 type Outcome struct {
