@@ -171,6 +171,12 @@ func IsGoverned(p string) bool {
 func Governed(r *repo.Repo) ([]string, error) {
 	var out []string
 	for _, top := range []string{repo.GovernanceDir, repo.BootstrapDir} {
+		if err := r.NoSymlinks(top); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
 		root := r.Abs(top)
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {

@@ -224,7 +224,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	days := time.Duration(0)
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
 		n, err := strconv.Atoi(s[:i])
-		if err != nil {
+		if err != nil || n < 0 || n > 100_000 {
 			return 0, fmt.Errorf("bad duration %q", s)
 		}
 		days = time.Duration(n) * 24 * time.Hour
@@ -234,7 +234,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
+	if err != nil || d < 0 || days+d < days {
 		return 0, fmt.Errorf("bad duration %q", s)
 	}
 	return days + d, nil

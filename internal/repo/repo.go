@@ -92,7 +92,10 @@ func CheckRel(rel string) error {
 // Abs returns the OS path of a repository-relative path.
 func (r *Repo) Abs(rel string) string { return filepath.Join(r.Root, filepath.FromSlash(rel)) }
 
-// noSymlinks checks that no component of rel below the root is a symlink.
+// NoSymlinks checks that no component of rel below the root is a symbolic
+// link. A missing component is reported as fs.ErrNotExist.
+func (r *Repo) NoSymlinks(rel string) error { return r.noSymlinks(rel) }
+
 func (r *Repo) noSymlinks(rel string) error {
 	parts := strings.Split(rel, "/")
 	cur := r.Root

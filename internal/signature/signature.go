@@ -164,12 +164,13 @@ func ParsePublicKey(data []byte) (*PublicKey, error) {
 	if bytes.Contains(trimmed, []byte("PRIVATE KEY")) {
 		return nil, &MalformedError{"public key", "this is a private key; give the .pub file instead"}
 	}
-	if bytes.Count(trimmed, []byte("\n")) > 0 {
-		return nil, &MalformedError{"public key", "an SSH public key file must hold exactly one key line"}
-	}
-	pub, _, options, rest, err := ssh.ParseAuthorizedKey(trimmed)
+	first, more, _ := bytes.Cut(trimmed, []byte("\n"))
+	pub, _, options, rest, err := ssh.ParseAuthorizedKey(first)
 	if err != nil {
 		return nil, &MalformedError{"public key", "neither an armored OpenPGP public key nor an SSH public key line"}
+	}
+	if len(more) > 0 {
+		return nil, &MalformedError{"public key", "an SSH public key file must hold exactly one key line"}
 	}
 	if len(options) > 0 || len(bytes.TrimSpace(rest)) > 0 {
 		return nil, &MalformedError{"public key", "SSH key line carries options or trailing data"}

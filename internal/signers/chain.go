@@ -212,19 +212,11 @@ func (c *Chain) Verify(now time.Time, pin string) (*Report, error) {
 }
 
 func approve(by, target *Registry, sigs []*signature.Signature, now time.Time, mode Mode) ([]string, error) {
-	exclude := map[string]string{}
-	// A signer that the approved version itself revokes cannot approve it.
-	for _, s := range target.Signers {
-		if s.Revoked != nil && by.Lookup(s.ID) != nil {
-			exclude[s.ID] = "revoked by this version"
-		}
-	}
 	outcomes := by.Check(target.Raw, sigs, Namespace, now, mode)
 	return Count(outcomes, Requirement{
 		What:      fmt.Sprintf("signers registry version %d", target.Version),
 		Roles:     []string{RoleSecurity},
 		Threshold: by.EffectiveThreshold(),
-		Exclude:   exclude,
 	})
 }
 

@@ -229,6 +229,26 @@ func escape(s string) string {
 
 var printer = message.NewPrinter(language.English)
 
+// displayPath renders an instance location as people write it:
+// signers[0].roles[1].
+func displayPath(loc []string) string {
+	if len(loc) == 0 {
+		return "top level"
+	}
+	var b strings.Builder
+	for _, tok := range loc {
+		if _, err := strconv.Atoi(tok); err == nil {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
 // leaves collects the most specific validation errors.
 func leaves(ve *jsonschema.ValidationError, out []*jsonschema.ValidationError) []*jsonschema.ValidationError {
 	if len(ve.Causes) == 0 {
@@ -245,6 +265,7 @@ func schemaError(file string, ve *jsonschema.ValidationError, positions map[stri
 	type located struct {
 		e    *Error
 		path string
+		rank int // unknown fields first: a misspelt key also makes a required one "missing"
 	}
 	var errs []located
 	for _, l := range all {
@@ -253,11 +274,9 @@ func schemaError(file string, ve *jsonschema.ValidationError, positions map[stri
 			ptr += "/" + escape(tok)
 		}
 		p := positions[ptr]
-		path := "top level"
-		if len(l.InstanceLocation) > 0 {
-			path = strings.Join(l.InstanceLocation, ".")
-		}
+		path := displayPath(l.InstanceLocation)
 		e := &Error{File: file, Line: p.line, Column: p.col}
+		rank := 2
 		switch k := l.ErrorKind.(type) {
 		case *kind.AdditionalProperties:
 			if kp, ok := positions[ptr+"/"+escape(k.Properties[0])+"#key"]; ok {
@@ -265,19 +284,24 @@ func schemaError(file string, ve *jsonschema.ValidationError, positions map[stri
 			}
 			e.Msg = fmt.Sprintf("unknown field %q in %s", k.Properties[0], path)
 			e.Hint = fmt.Sprintf("remove %q or correct its spelling; `groundzero` rejects fields it does not understand", k.Properties[0])
+			rank = 0
 		case *kind.Required:
 			e.Msg = fmt.Sprintf("%s is missing required field %q", path, k.Missing[0])
 			e.Hint = fmt.Sprintf("add %q to %s", k.Missing[0], path)
 		case *kind.Type:
 			e.Msg = fmt.Sprintf("%s: expected %s, found %s", path, strings.Join(k.Want, " or "), k.Got)
 			e.Hint = fmt.Sprintf("change %s to a %s", path, strings.Join(k.Want, " or "))
+			rank = 1
 		default:
 			e.Msg = fmt.Sprintf("%s: %s", path, l.ErrorKind.LocalizedString(printer))
 			e.Hint = fmt.Sprintf("correct %s", path)
 		}
-		errs = append(errs, located{e, path})
+		errs = append(errs, located{e, path, rank})
 	}
 	sort.SliceStable(errs, func(i, j int) bool {
+		if errs[i].rank != errs[j].rank {
+			return errs[i].rank < errs[j].rank
+		}
 		if errs[i].e.Line != errs[j].e.Line {
 			return errs[i].e.Line < errs[j].e.Line
 		}
