@@ -28,7 +28,7 @@ func Load(r *repo.Repo, payload string) ([]*signature.Signature, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, err
 		}
 		sigs, err := signature.Parse(scheme, data)
 		if err != nil {
