@@ -172,6 +172,11 @@ func Parse(file string, data []byte) (*Policy, error) {
 		if got.RequesterCounts == nil {
 			got.RequesterCounts = def[a].RequesterCounts
 		}
+		if got.RequireOneOf == nil {
+			// Raising the count must not drop the approver rule; write
+			// require_one_of: [] to drop it on purpose.
+			got.RequireOneOf = def[a].RequireOneOf
+		}
 		p.Gates.Approvals[a] = got
 	}
 	for name, d := range map[string]string{"gates.intent.default_ttl": p.Gates.Intent.DefaultTTL, "gates.intent.max_ttl": p.Gates.Intent.MaxTTL, "gates.checkpoint.max_age": p.Gates.Checkpoint.MaxAge} {

@@ -157,11 +157,18 @@ func toValue(file string, n *yaml.Node, ptr string, positions map[string]pos) (a
 			Hint: "remove `&" + n.Anchor + "`"}
 	}
 	switch n.Kind {
+	case yaml.MappingNode, yaml.SequenceNode:
+		if want := map[yaml.Kind]string{yaml.MappingNode: "!!map", yaml.SequenceNode: "!!seq"}[n.Kind]; n.ShortTag() != want {
+			return nil, &Error{File: file, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf("YAML tag %s is not allowed", n.Tag),
+				Hint: "remove the tag"}
+		}
+	}
+	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
+			if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
 				return nil, &Error{File: file, Line: k.Line, Column: k.Column, Msg: "keys must be plain strings",
 					Hint: "use a simple `name: value` key; merge keys (`<<`) are not allowed"}
 			}
@@ -212,7 +219,9 @@ func toValue(file string, n *yaml.Node, ptr string, positions map[string]pos) (a
 				}
 			}
 			return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
-		case "!!str", "!!timestamp", "!!binary":
+		case "!!str", "!!timestamp":
+			// A timestamp stays the text it was written as; the typed
+			// decode reads it the same way into a string field.
 			return n.Value, nil
 		default:
 			return nil, &Error{File: file, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf("YAML tag %s is not allowed", n.Tag),
@@ -251,7 +260,9 @@ func displayPath(loc []string) string {
 
 // leaves collects the most specific validation errors.
 func leaves(ve *jsonschema.ValidationError, out []*jsonschema.ValidationError) []*jsonschema.ValidationError {
-	if len(ve.Causes) == 0 {
+	// A property-name error's causes are located at the name, not in the
+	// document; the property-name error itself knows the key.
+	if _, isName := ve.ErrorKind.(*kind.PropertyNames); len(ve.Causes) == 0 || isName {
 		return append(out, ve)
 	}
 	for _, c := range ve.Causes {
@@ -285,6 +296,12 @@ func schemaError(file string, ve *jsonschema.ValidationError, positions map[stri
 			e.Msg = fmt.Sprintf("unknown field %q in %s", k.Properties[0], path)
 			e.Hint = fmt.Sprintf("remove %q or correct its spelling; `groundzero` rejects fields it does not understand", k.Properties[0])
 			rank = 0
+		case *kind.PropertyNames:
+			if kp, ok := positions[ptr+"/"+escape(k.Property)+"#key"]; ok {
+				e.Line, e.Column = kp.line, kp.col
+			}
+			e.Msg = fmt.Sprintf("%s: key %q is not allowed here", path, k.Property)
+			e.Hint = "rename the key; see the schema for the allowed form"
 		case *kind.Required:
 			e.Msg = fmt.Sprintf("%s is missing required field %q", path, k.Missing[0])
 			e.Hint = fmt.Sprintf("add %q to %s", k.Missing[0], path)
