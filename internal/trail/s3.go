@@ -1,0 +1,399 @@
+package trail
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/groundzero/groundzero/audit"
+)
+
+// S3 is an object-store trail: one object per entry under PREFIX/entries/,
+// keyed by zero-padded seq and written with If-None-Match: *, so that many CI
+// runners append without a coordinator; checkpoints under
+// PREFIX/checkpoints/. In a bucket with Object Lock every object gets
+// COMPLIANCE retention for the configured number of days.
+type S3 struct {
+	client    *s3.Client
+	bucket    string
+	prefix    string
+	raw       string
+	retention time.Duration // zero when the bucket has no Object Lock
+	objectLock bool
+
+	mu    sync.Mutex
+	known int64 // entries known to exist, to start listing late
+}
+
+// CapabilityError reports a store that cannot hold a trail safely (T28).
+type CapabilityError struct {
+	Store  string
+	Reason string
+}
+
+func (e *CapabilityError) Error() string {
+	return fmt.Sprintf("%s: refused as an evidence store: %s", e.Store, e.Reason)
+}
+
+// S3Options are the knobs of an S3 store that do not belong in its URL.
+type S3Options struct {
+	RetentionDays int         // Object Lock retention per object
+	HTTPClient    aws.HTTPClient // for tests; nil uses the SDK default
+}
+
+// OpenS3 opens s3://BUCKET/PREFIX and probes it. Query parameters:
+// endpoint=URL (S3-compatible stores), region=NAME (default us-east-1),
+// path_style=true.
+func OpenS3(ctx context.Context, u *url.URL, opt S3Options) (*S3, error) {
+	if u.Host == "" {
+		return nil, fmt.Errorf("evidence store %s names no bucket", u.Redacted())
+	}
+	q := u.Query()
+	region := q.Get("region")
+	if region == "" {
+		region = "us-east-1"
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("evidence store %s: %v", u.Redacted(), err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if ep := q.Get("endpoint"); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+		o.UsePathStyle = q.Get("path_style") == "true"
+		// S3-compatible stores do not all speak the newer checksum
+		// trailers; checksums are sent only where the API requires them.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		if opt.HTTPClient != nil {
+			o.HTTPClient = opt.HTTPClient
+		}
+	})
+	st := &S3{client: client, bucket: u.Host, prefix: strings.Trim(u.Path, "/"), raw: "s3://" + u.Host + u.Path}
+	if err := st.probe(ctx); err != nil {
+		return nil, err
+	}
+	if st.objectLock {
+		days := opt.RetentionDays
+		if days <= 0 {
+			days = 2555
+		}
+		st.retention = time.Duration(days) * 24 * time.Hour
+	}
+	return st, nil
+}
+
+// URL names the store.
+func (s *S3) URL() string { return s.raw }
+
+// ObjectLock reports whether objects get COMPLIANCE retention.
+func (s *S3) ObjectLock() bool { return s.objectLock }
+
+// Client returns the SDK client (for tests that inspect the bucket).
+func (s *S3) Client() *s3.Client { return s.client }
+
+// Bucket returns the bucket name.
+func (s *S3) Bucket() string { return s.bucket }
+
+func (s *S3) key(parts ...string) string {
+	return path.Join(append([]string{s.prefix}, parts...)...)
+}
+
+func entryKey(seq int64) string { return fmt.Sprintf("%020d", seq) }
+
+func isStatus(err error, codes ...int) bool {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		for _, c := range codes {
+			if re.HTTPStatusCode() == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isNotFound(err error) bool {
+	var nk *types.NoSuchKey
+	var nf *types.NotFound
+	return errors.As(err, &nk) || errors.As(err, &nf) || isStatus(err, 404)
+}
+
+// probe checks that conditional writes are honoured (a store that ignores
+// If-None-Match would let two writers claim one seq, T28) and learns whether
+// the bucket has Object Lock.
+func (s *S3) probe(ctx context.Context) error {
+	var nonce [8]byte
+	rand.Read(nonce[:])
+	key := s.key("probe", hex.EncodeToString(nonce[:]))
+	put := func() error {
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(s.bucket), Key: aws.String(key),
+			Body: bytes.NewReader([]byte("groundzero capability probe\n")), IfNoneMatch: aws.String("*"),
+		})
+		return err
+	}
+	if err := put(); err != nil {
+		return fmt.Errorf("%s: cannot write to the store: %w", s.raw, err)
+	}
+	err := put()
+	defer s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	switch {
+	case err == nil:
+		return &CapabilityError{Store: s.raw, Reason: "it accepted a second write of an existing object despite If-None-Match: *, so concurrent appends could overwrite each other"}
+	case !isStatus(err, 412, 409):
+		return fmt.Errorf("%s: capability probe: %w", s.raw, err)
+	}
+	lock, err := s.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(s.bucket)})
+	if err == nil && lock.ObjectLockConfiguration != nil && lock.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled {
+		s.objectLock = true
+	}
+	return nil
+}
+
+func (s *S3) put(ctx context.Context, key string, body []byte, exclusive bool) error {
+	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body)))}
+	if exclusive {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if s.retention > 0 {
+		in.ObjectLockMode = types.ObjectLockModeCompliance
+		in.ObjectLockRetainUntilDate = aws.Time(time.Now().Add(s.retention).UTC())
+	}
+	_, err := s.client.PutObject(ctx, in)
+	return err
+}
+
+func (s *S3) get(ctx context.Context, key string, max int64) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s/%s is larger than %d bytes", s.raw, key, max)
+	}
+	return data, nil
+}
+
+// list returns the keys under dir (relative names), sorted, starting after
+// the given name.
+func (s *S3) list(ctx context.Context, dir, after string) ([]string, error) {
+	prefix := s.key(dir) + "/"
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if after != "" {
+		in.StartAfter = aws.String(prefix + after)
+	}
+	var names []string
+	p := s3.NewListObjectsV2Paginator(s.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Contents {
+			names = append(names, strings.TrimPrefix(aws.ToString(o.Key), prefix))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Head lists the entries (from the last count this process saw) and reads
+// the newest one.
+func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
+	s.mu.Lock()
+	known := s.known
+	s.mu.Unlock()
+	after := ""
+	if known > 0 {
+		after = entryKey(known - 2)
+	}
+	names, err := s.list(ctx, "entries", after)
+	if err != nil {
+		return 0, nil, err
+	}
+	n := known
+	if known > 0 {
+		n = known - 1
+	}
+	for _, name := range names {
+		seq, err := strconv.ParseInt(name, 10, 64)
+		if err != nil || entryKey(seq) != name {
+			return 0, nil, fmt.Errorf("%s: unexpected object entries/%s", s.raw, name)
+		}
+		if seq != n {
+			return 0, nil, fmt.Errorf("%s: entries/%s found where entry %d was expected (an entry is missing)", s.raw, name, n)
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, nil, nil
+	}
+	last, err := s.get(ctx, s.key("entries", entryKey(n-1)), audit.MaxEntrySize+1)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.mu.Lock()
+	s.known = max(s.known, n)
+	s.mu.Unlock()
+	return n, bytes.TrimSuffix(last, []byte("\n")), nil
+}
+
+// Append writes one object per line with If-None-Match: *.
+func (s *S3) Append(ctx context.Context, first int64, prevLast []byte, lines [][]byte) (int, error) {
+	for i, l := range lines {
+		err := s.put(ctx, s.key("entries", entryKey(first+int64(i))), append(append([]byte(nil), l...), '\n'), true)
+		if isStatus(err, 412, 409) {
+			return i, ErrConflict
+		}
+		if err != nil {
+			return i, err
+		}
+		s.mu.Lock()
+		s.known = max(s.known, first+int64(i)+1)
+		s.mu.Unlock()
+	}
+	return len(lines), nil
+}
+
+// Entries fetches every entry in order, several at a time.
+func (s *S3) Entries(ctx context.Context) (io.ReadCloser, error) {
+	names, err := s.list(ctx, "entries", "")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	type slot struct {
+		data []byte
+		err  error
+	}
+	const window = 16
+	results := make([]chan slot, len(names))
+	for i := range results {
+		results[i] = make(chan slot, 1)
+	}
+	sem := make(chan struct{}, window)
+	go func() {
+		for i, name := range names {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func(i int, name string) {
+				data, err := s.get(ctx, s.key("entries", name), audit.MaxEntrySize+1)
+				results[i] <- slot{data, err}
+			}(i, name)
+		}
+	}()
+	go func() {
+		defer cancel()
+		for i := range names {
+			r := <-results[i]
+			<-sem
+			if r.err != nil {
+				pw.CloseWithError(r.err)
+				return
+			}
+			if _, err := pw.Write(r.data); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	return pr, nil
+}
+
+func checkpointObject(size int64, body []byte) string {
+	h := sha256.Sum256(body)
+	return fmt.Sprintf("%020d-%s.cp", size, hex.EncodeToString(h[:4]))
+}
+
+// PutCheckpoint stores the checkpoint; each distinct checkpoint has its own
+// object name, so runners never overwrite each other.
+func (s *S3) PutCheckpoint(ctx context.Context, size int64, body []byte, sigs map[string][]byte) error {
+	name := checkpointObject(size, body)
+	for ext, data := range sigs {
+		if err := s.put(ctx, s.key("checkpoints", name+ext), data, true); err != nil && !isStatus(err, 412, 409) {
+			return err
+		}
+	}
+	if err := s.put(ctx, s.key("checkpoints", name), body, true); err != nil && !isStatus(err, 412, 409) {
+		return err
+	}
+	return nil
+}
+
+// Checkpoints lists the stored checkpoints.
+func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
+	names, err := s.list(ctx, "checkpoints", "")
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	var out []StoredCheckpoint
+	for _, n := range names {
+		if !strings.HasSuffix(n, ".cp") {
+			continue
+		}
+		body, err := s.get(ctx, s.key("checkpoints", n), 4096)
+		if err != nil {
+			return nil, err
+		}
+		sc := StoredCheckpoint{Name: "checkpoints/" + n, Body: body, Sigs: map[string][]byte{}}
+		for _, ext := range []string{".asc", ".sig"} {
+			if have[n+ext] {
+				data, err := s.get(ctx, s.key("checkpoints", n+ext), 1<<20)
+				if err != nil {
+					return nil, err
+				}
+				sc.Sigs[ext] = data
+			}
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// EntryVersion returns the version id of an entry's object (for tests of
+// Object Lock).
+func (s *S3) EntryVersion(ctx context.Context, seq int64) (string, error) {
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.key("entries", entryKey(seq)))})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.VersionId), nil
+}
+
+// EntryKey returns the object key of an entry.
+func (s *S3) EntryKey(seq int64) string { return s.key("entries", entryKey(seq)) }
+

@@ -1,0 +1,94 @@
+// Package trail keeps groundzero's audit trail (package audit defines its
+// format) in an evidence store, appends to it, closes commands with signed
+// checkpoints, and verifies it against the signers registry.
+//
+// A store is a local directory (file://DIR) or an object-store prefix
+// (s3://BUCKET/PREFIX). Appends are compare-and-swap: an append names the seq
+// it expects to write and fails with ErrConflict when another writer got
+// there first, and the caller re-reads and retries.
+package trail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// ErrConflict reports that the expected seq was taken by another writer.
+var ErrConflict = errors.New("another writer appended first")
+
+// TornError reports a local trail whose last line was not completed.
+type TornError struct {
+	Store string
+	Bytes int64
+}
+
+func (e *TornError) Error() string {
+	return fmt.Sprintf("%s: the audit trail ends with %d bytes of an interrupted append (a torn tail)", e.Store, e.Bytes)
+}
+
+// StoredCheckpoint is a checkpoint body and its signature files as stored.
+type StoredCheckpoint struct {
+	Name string            // store-relative name, for messages
+	Body []byte            // checkpoint body
+	Sigs map[string][]byte // ".asc" and/or ".sig" contents
+}
+
+// Store holds one audit trail.
+type Store interface {
+	// URL names the store.
+	URL() string
+	// Head returns the number of entries and the bytes of the last one
+	// (nil when empty).
+	Head(ctx context.Context) (n int64, last []byte, err error)
+	// Append writes lines as entries first, first+1, … only if the trail
+	// has exactly first entries whose last is prevLast (nil when first is
+	// 0). It returns how many lines it wrote; when another writer got
+	// there first it stops and returns ErrConflict (a local store writes
+	// all lines or none).
+	Append(ctx context.Context, first int64, prevLast []byte, lines [][]byte) (int, error)
+	// Entries streams every entry line, each ended by "\n", from seq 0.
+	Entries(ctx context.Context) (io.ReadCloser, error)
+	// PutCheckpoint stores a checkpoint of the given size and its
+	// signature files. Storing the same checkpoint again is not an error.
+	PutCheckpoint(ctx context.Context, size int64, body []byte, sigs map[string][]byte) error
+	// Checkpoints lists every stored checkpoint.
+	Checkpoints(ctx context.Context) ([]StoredCheckpoint, error)
+}
+
+// Options for Open.
+type Options struct {
+	Base          string // directory that a relative file:// path is taken from
+	RetentionDays int    // Object Lock retention for object stores
+}
+
+// Open opens a store by URL: file://DIR (a relative DIR is taken from
+// opt.Base), or s3://BUCKET/PREFIX with optional query parameters endpoint,
+// region and path_style=true for S3-compatible stores (MinIO, Spaces, OCI).
+func Open(ctx context.Context, raw string, opt Options) (Store, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("evidence store %q: %v", raw, err)
+	}
+	switch u.Scheme {
+	case "file":
+		p := strings.TrimPrefix(raw, "file://")
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if p == "" {
+			return nil, fmt.Errorf("evidence store %q names no directory", raw)
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(opt.Base, p)
+		}
+		return OpenDir(p)
+	case "s3":
+		return OpenS3(ctx, u, S3Options{RetentionDays: opt.RetentionDays})
+	}
+	return nil, fmt.Errorf("evidence store %q: scheme must be file:// or s3://", raw)
+}

@@ -1,0 +1,274 @@
+package trail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/signature"
+	"github.com/groundzero/groundzero/internal/signers"
+)
+
+// Event is what a command records; Append turns events into entries.
+type Event struct {
+	Actor   string
+	Action  string
+	Subject string
+	Details map[string]any
+}
+
+// ClockError reports a clock earlier than the trail's newest entry (T24): a
+// clock set back must not revive anything that has expired.
+type ClockError struct {
+	Now, Last time.Time
+}
+
+func (e *ClockError) Error() string {
+	return fmt.Sprintf("the clock (%s) is earlier than the newest audit entry (%s)", e.Now.Format(time.RFC3339), e.Last.Format(time.RFC3339))
+}
+
+// LastTime returns the time of the trail's newest entry (zero when empty).
+func LastTime(ctx context.Context, s Store) (time.Time, error) {
+	_, last, err := s.Head(ctx)
+	if err != nil || last == nil {
+		return time.Time{}, err
+	}
+	e, err := audit.ParseEntry(last)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Parse(time.RFC3339, e.Time)
+}
+
+const maxAttempts = 200
+
+// Append records events as consecutive entries at time now. It re-reads and
+// retries when another writer appends first.
+func Append(ctx context.Context, s Store, now time.Time, events ...Event) ([]*audit.Entry, error) {
+	var out []*audit.Entry
+	now = now.UTC().Truncate(time.Second)
+	for attempt := 0; len(events) > 0; attempt++ {
+		if attempt == maxAttempts {
+			return out, fmt.Errorf("%s: gave up after %d conflicting appends", s.URL(), attempt)
+		}
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		n, last, err := s.Head(ctx)
+		if err != nil {
+			return out, err
+		}
+		prev := audit.GenesisPrev
+		if last != nil {
+			e, err := audit.ParseEntry(last)
+			if err != nil {
+				return out, fmt.Errorf("%s: newest entry is unreadable: %v", s.URL(), err)
+			}
+			// Writers' clocks differ a little; a clock set back further
+			// than that is refused.
+			if t, _ := time.Parse(time.RFC3339, e.Time); now.Before(t.Add(-signature.ClockSkew)) {
+				return out, &ClockError{Now: now, Last: t}
+			}
+			prev = audit.ChainHex(last)
+		}
+		entries := make([]*audit.Entry, len(events))
+		lines := make([][]byte, len(events))
+		for i, ev := range events {
+			details := ev.Details
+			if details == nil {
+				details = map[string]any{}
+			}
+			e := &audit.Entry{Seq: n + int64(i), Time: now.Format(time.RFC3339), Actor: ev.Actor, Action: ev.Action,
+				Subject: ev.Subject, Details: details, Prev: prev}
+			line, err := e.Marshal()
+			if err != nil {
+				return out, fmt.Errorf("audit entry %s: %v", ev.Action, err)
+			}
+			entries[i], lines[i] = e, line
+			prev = audit.ChainHex(line)
+		}
+		written, err := s.Append(ctx, n, last, lines)
+		out = append(out, entries[:written]...)
+		events = events[written:]
+		if errors.Is(err, ErrConflict) {
+			// Back off a little, with jitter, so racing writers spread out.
+			time.Sleep(time.Duration(rand.IntN(1+min(attempt, 20))) * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// DamagedError reports a trail that fails verification where a writer needs
+// it intact.
+type DamagedError struct {
+	Store  string
+	Report *audit.Report
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%s: the audit trail does not verify: %s", e.Store, e.Report.Problem)
+}
+
+// MakeCheckpoint verifies the trail's chain and computes the checkpoint of
+// all its entries at time now. It refuses to commit to a damaged trail.
+func MakeCheckpoint(ctx context.Context, s Store, now time.Time) (*audit.Checkpoint, error) {
+	r, err := s.Entries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	rep, err := audit.Verify(r, nil, audit.Options{KeepHashes: true})
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK() {
+		return nil, &DamagedError{Store: s.URL(), Report: rep}
+	}
+	if rep.Entries == 0 {
+		return nil, fmt.Errorf("%s: the audit trail is empty", s.URL())
+	}
+	root, err := tlog.TreeHash(rep.Entries, hashReader(rep.Hashes))
+	if err != nil {
+		return nil, err
+	}
+	return &audit.Checkpoint{Origin: rep.Origin, Size: rep.Entries, Root: root, Time: now.UTC().Truncate(time.Second)}, nil
+}
+
+type hashReader []tlog.Hash
+
+func (h hashReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(h)) {
+			return nil, fmt.Errorf("hash index %d out of range", x)
+		}
+		out[i] = h[x]
+	}
+	return out, nil
+}
+
+// StoreSigned stores a checkpoint with its signatures.
+func StoreSigned(ctx context.Context, s Store, cp *audit.Checkpoint, sigs []*signature.Signature) error {
+	files := map[string][]byte{}
+	for _, scheme := range []signature.Scheme{signature.OpenPGP, signature.SSH} {
+		var these []*signature.Signature
+		for _, sg := range sigs {
+			if sg.Scheme == scheme {
+				these = append(these, sg)
+			}
+		}
+		if len(these) == 0 {
+			continue
+		}
+		data, err := signature.Format(these)
+		if err != nil {
+			return err
+		}
+		files[scheme.Ext()] = data
+	}
+	return s.PutCheckpoint(ctx, cp.Size, cp.Marshal(), files)
+}
+
+// VerifyConfig says how to judge a trail.
+type VerifyConfig struct {
+	Registry *signers.Registry // signers whose checkpoints count
+	Roles    []string          // roles allowed to sign checkpoints; empty means any
+	Now      time.Time
+	Trusted  *audit.Checkpoint // a checkpoint the verifier already holds
+	MaxAge   time.Duration     // the newest checkpoint may be at most this old; 0 means no limit
+	Proofs   bool              // keep the tree's hashes for proofs
+}
+
+// Verify checks the trail in s: entries, tree, checkpoints and their
+// signatures, and (with a trusted checkpoint) that the trail extends it.
+func Verify(ctx context.Context, s Store, cfg VerifyConfig) (*audit.Report, error) {
+	stored, err := s.Checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cps []*audit.SignedCheckpoint
+	newest := int64(-1)
+	for _, sc := range stored {
+		cp, err := audit.ParseCheckpoint(sc.Body)
+		if err != nil {
+			return &audit.Report{FirstBad: 0, Problem: fmt.Sprintf("checkpoint %s is malformed: %v", sc.Name, err)}, nil
+		}
+		newest = max(newest, cp.Size)
+		cps = append(cps, &audit.SignedCheckpoint{Checkpoint: cp, Name: sc.Name})
+	}
+	for i, sc := range stored {
+		judgeCheckpoint(cps[i], sc, cfg, cps[i].Size == newest)
+	}
+	r, err := s.Entries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	rep, err := audit.Verify(r, cps, audit.Options{Trusted: cfg.Trusted, KeepHashes: cfg.Proofs})
+	if err != nil {
+		return nil, err
+	}
+	if rep.OK() && cfg.MaxAge > 0 && rep.Latest != nil && cfg.Now.Sub(rep.Latest.Time) > cfg.MaxAge {
+		rep.Problem = fmt.Sprintf("the newest valid checkpoint (%s) is older than the policy's max_age of %s: the trail may be frozen", rep.Latest.Time.Format(time.RFC3339), cfg.MaxAge)
+		rep.FirstBad = rep.Latest.Size
+	}
+	if rep.OK() && rep.Latest != nil && cfg.Now.Before(rep.Latest.Time.Add(-signature.ClockSkew)) {
+		rep.Problem = fmt.Sprintf("the clock (%s) is earlier than the newest checkpoint (%s)", cfg.Now.Format(time.RFC3339), rep.Latest.Time.Format(time.RFC3339))
+		rep.FirstBad = rep.Latest.Size
+	}
+	return rep, nil
+}
+
+func judgeCheckpoint(cp *audit.SignedCheckpoint, sc StoredCheckpoint, cfg VerifyConfig, newest bool) {
+	var sigs []*signature.Signature
+	for ext, data := range sc.Sigs {
+		scheme, _ := signature.SchemeOfFile(ext)
+		parsed, err := signature.Parse(scheme, data)
+		if err != nil {
+			cp.SigErr = fmt.Errorf("%s%s: %v", sc.Name, ext, err)
+			return
+		}
+		sigs = append(sigs, parsed...)
+	}
+	if len(sigs) == 0 {
+		cp.SigErr = errors.New("is not signed")
+		return
+	}
+	if cfg.Registry == nil {
+		cp.SigErr = errors.New("no signers registry to check its signatures against")
+		return
+	}
+	mode := signers.History
+	if newest {
+		mode = signers.Current
+	}
+	outcomes := cfg.Registry.Check(sc.Body, sigs, audit.CheckpointNamespace, cfg.Now, mode)
+	ids, err := signers.Count(outcomes, signers.Requirement{What: "checkpoint " + sc.Name, Roles: cfg.Roles, Threshold: 1})
+	if err == nil {
+		cp.Signers = ids
+		return
+	}
+	// Signed, but only by people revoked since: the checkpoint no longer
+	// counts, and later checkpoints cover its entries.
+	revokedOnly := true
+	for _, o := range outcomes {
+		var re *signers.RevokedError
+		if !errors.As(o.Err, &re) {
+			revokedOnly = false
+		}
+	}
+	if revokedOnly && !newest {
+		cp.Untrusted = true
+		return
+	}
+	cp.SigErr = err
+}

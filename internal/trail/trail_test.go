@@ -1,0 +1,363 @@
+package trail_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/sign"
+	"github.com/groundzero/groundzero/internal/signature"
+	"github.com/groundzero/groundzero/internal/signers"
+	"github.com/groundzero/groundzero/internal/trail"
+)
+
+// The test binary doubles as an appender process for the concurrency and
+// crash tests: GZ_APPENDER=URL,COUNT appends COUNT events one at a time and
+// prints "ack SEQ" after each append has returned (is durable).
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("GZ_APPENDER"); spec != "" {
+		os.Exit(appender(spec))
+	}
+	os.Exit(m.Run())
+}
+
+func appender(spec string) int {
+	url, countStr, _ := strings.Cut(spec, ",")
+	count, _ := strconv.Atoi(countStr)
+	ctx := context.Background()
+	s, err := trail.Open(ctx, url, trail.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; i < count; i++ {
+		es, err := trail.Append(ctx, s, time.Now(), trail.Event{Actor: "writer", Action: "test.append", Subject: "x",
+			Details: map[string]any{"pid": os.Getpid(), "i": i}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Fprintf(out, "ack %d\n", es[0].Seq)
+		out.Flush()
+	}
+	return 0
+}
+
+// fixture is a signers registry with one ci signer and its private key file.
+type fixture struct {
+	reg    *signers.Registry
+	signer sign.Signer
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(dir, "ci")
+	os.WriteFile(keyPath, pem.EncodeToMemory(block), 0o600)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+	os.WriteFile(filepath.Join(dir, "keys", "ci.pub"), ssh.MarshalAuthorizedKey(sshPub), 0o644)
+	yaml := fmt.Sprintf("version: 1\nsigners:\n  - id: ci\n    roles: [ci]\n    keys: [{file: keys/ci.pub, fingerprint: %q}]\n", ssh.FingerprintSHA256(sshPub))
+	reg, err := signers.Parse("signers.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.LoadKeys(func(rel string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, rel)) }); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sign.New(sign.Spec{Kind: "file", Value: keyPath}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{reg: reg, signer: s}
+}
+
+func (f *fixture) checkpoint(t testing.TB, s trail.Store, now time.Time) *audit.Checkpoint {
+	t.Helper()
+	ctx := context.Background()
+	cp, err := trail.MakeCheckpoint(ctx, s, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := f.signer.Sign(ctx, cp.Marshal(), audit.CheckpointNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trail.StoreSigned(ctx, s, cp, []*signature.Signature{sig}); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func (f *fixture) verify(t testing.TB, s trail.Store, trusted *audit.Checkpoint) *audit.Report {
+	t.Helper()
+	rep, err := trail.Verify(context.Background(), s, trail.VerifyConfig{Registry: f.reg, Now: time.Now(), Trusted: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func appendN(t testing.TB, s trail.Store, n int, now time.Time) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := trail.Append(context.Background(), s, now, trail.Event{Actor: "alice", Action: "test", Subject: "s", Details: map[string]any{"i": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDirAppendCheckpointVerify(t *testing.T) {
+	f := newFixture(t)
+	s, err := trail.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	appendN(t, s, 5, now)
+	old := f.checkpoint(t, s, now)
+	appendN(t, s, 3, now)
+	f.checkpoint(t, s, now)
+	rep := f.verify(t, s, old)
+	if !rep.OK() || rep.Entries != 8 || rep.CheckpointsValid != 2 || rep.Latest.Signers[0] != "ci" {
+		t.Fatalf("Verify = %+v, want 8 entries and 2 valid checkpoints", rep)
+	}
+	// An unsigned checkpoint fails verification.
+	cp, _ := trail.MakeCheckpoint(context.Background(), s, now)
+	cp.Time = cp.Time.Add(time.Second)
+	s.PutCheckpoint(context.Background(), cp.Size, cp.Marshal(), nil)
+	if rep := f.verify(t, s, nil); rep.OK() || !strings.Contains(rep.Problem, "is not signed") {
+		t.Fatalf("Verify with an unsigned checkpoint = %q", rep.Problem)
+	}
+}
+
+// T24: an append with a clock earlier than the newest entry is refused.
+func TestClockSetBack(t *testing.T) {
+	s, _ := trail.OpenDir(t.TempDir())
+	now := time.Now()
+	appendN(t, s, 1, now)
+	if _, err := trail.Append(context.Background(), s, now.Add(-time.Minute), trail.Event{Action: "skewed"}); err != nil {
+		t.Fatalf("Append with a clock a minute behind = %v, want it tolerated", err)
+	}
+	_, err := trail.Append(context.Background(), s, now.Add(-time.Hour), trail.Event{Action: "late"})
+	var ce *trail.ClockError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Append with the clock set back = %v, want ClockError", err)
+	}
+}
+
+// A torn tail (an append cut off by a crash or power loss) is reported by
+// verify, blocks further appends, and is repaired only on request, with the
+// torn bytes kept aside.
+func TestTornTailRepair(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	s, _ := trail.OpenDir(dir)
+	now := time.Now()
+	appendN(t, s, 4, now)
+	f.checkpoint(t, s, now)
+	seg := filepath.Join(dir, "entries.log")
+	fh, _ := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+	fh.Write([]byte(`{"action":"test","actor":"al`))
+	fh.Close()
+	rep := f.verify(t, s, nil)
+	if rep.TornTail != 28 || rep.Entries != 4 || !strings.Contains(rep.Problem, "torn tail") {
+		t.Fatalf("Verify(torn) = %+v", rep)
+	}
+	_, err := trail.Append(context.Background(), s, now, trail.Event{Action: "x"})
+	var torn *trail.TornError
+	if !errors.As(err, &torn) {
+		t.Fatalf("Append onto a torn tail = %v, want TornError", err)
+	}
+	n, aside, err := s.Repair(now)
+	if err != nil || n != 28 {
+		t.Fatalf("Repair = %d, %v", n, err)
+	}
+	if data, _ := os.ReadFile(aside); string(data) != `{"action":"test","actor":"al` {
+		t.Fatalf("torn bytes kept aside = %q", data)
+	}
+	if rep := f.verify(t, s, nil); !rep.OK() || rep.Entries != 4 {
+		t.Fatalf("Verify after repair = %+v", rep)
+	}
+	appendN(t, s, 1, now)
+}
+
+func runAppenders(t *testing.T, url string, procs, each int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, procs)
+	for p := 0; p < procs; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("GZ_APPENDER=%s,%d", url, each))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("appender: %v: %s", err, lastLine(out))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// 8 processes × 250 appends on one local store: exactly 2,000 entries, a
+// valid chain.
+func TestConcurrentDirAppends(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	runAppenders(t, "file://"+dir, 8, 250)
+	s, _ := trail.OpenDir(dir)
+	f.checkpoint(t, s, time.Now())
+	rep := f.verify(t, s, nil)
+	if !rep.OK() || rep.Entries != 2000 {
+		t.Fatalf("Verify = %d entries, %q; want 2000, OK", rep.Entries, rep.Problem)
+	}
+}
+
+// T22: appenders killed with SIGKILL at random moments. After each kill the
+// trail verifies, or shows only a torn tail that repair fixes, and every
+// entry whose append returned is present. GZ_CRASH_ITERATIONS raises the
+// count (bench/stress runs 200).
+func TestKill9(t *testing.T) {
+	iterations := 20
+	if v, err := strconv.Atoi(os.Getenv("GZ_CRASH_ITERATIONS")); err == nil {
+		iterations = v
+	}
+	f := newFixture(t)
+	dir := t.TempDir()
+	s, _ := trail.OpenDir(dir)
+	acked := int64(-1)
+	for it := 0; it < iterations; it++ {
+		var procs []*exec.Cmd
+		var outs []*bufio.Scanner
+		for p := 0; p < 3; p++ {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "GZ_APPENDER=file://"+dir+",100000")
+			stdout, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			procs = append(procs, cmd)
+			outs = append(outs, bufio.NewScanner(stdout))
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, sc := range outs {
+			wg.Add(1)
+			go func(sc *bufio.Scanner) {
+				defer wg.Done()
+				for sc.Scan() {
+					if seq, ok := strings.CutPrefix(sc.Text(), "ack "); ok {
+						n, _ := strconv.ParseInt(seq, 10, 64)
+						mu.Lock()
+						acked = max(acked, n)
+						mu.Unlock()
+					}
+				}
+			}(sc)
+		}
+		d, _ := rand.Int(rand.Reader, big.NewInt(40))
+		time.Sleep(time.Duration(5+d.Int64()) * time.Millisecond)
+		for _, c := range procs {
+			c.Process.Signal(syscall.SIGKILL)
+		}
+		for _, c := range procs {
+			c.Wait()
+		}
+		wg.Wait()
+		rep := f.verify(t, s, nil)
+		if !rep.OK() {
+			if rep.TornTail == 0 {
+				t.Fatalf("iteration %d: after kill -9 the trail fails: %s", it, rep.Problem)
+			}
+			if _, _, err := s.Repair(time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if rep = f.verify(t, s, nil); !rep.OK() {
+				t.Fatalf("iteration %d: after repair: %s", it, rep.Problem)
+			}
+		}
+		if rep.Entries <= acked {
+			t.Fatalf("iteration %d: trail has %d entries, but seq %d was acknowledged", it, rep.Entries, acked)
+		}
+		// Simulate a power cut mid-write now and then: a partial line.
+		if mrand.IntN(4) == 0 {
+			fh, _ := os.OpenFile(filepath.Join(dir, "entries.log"), os.O_APPEND|os.O_WRONLY, 0)
+			fh.Write([]byte(`{"action":"test.ap`))
+			fh.Close()
+		}
+	}
+	if _, _, err := s.Repair(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.checkpoint(t, s, time.Now())
+	rep := f.verify(t, s, nil)
+	if !rep.OK() || rep.Entries <= acked {
+		t.Fatalf("final trail: %+v (acked %d)", rep, acked)
+	}
+	t.Logf("%d kills; %d entries; highest acknowledged seq %d", iterations, rep.Entries, acked)
+}
+
+// Secrets never enter an entry: details are what callers put there, and a
+// Secret value marshals redacted.
+func TestExportIdempotentAndDiverged(t *testing.T) {
+	f := newFixture(t)
+	a, _ := trail.OpenDir(t.TempDir())
+	b, _ := trail.OpenDir(t.TempDir())
+	now := time.Now()
+	appendN(t, a, 6, now)
+	f.checkpoint(t, a, now)
+	n, c, err := trail.Export(context.Background(), a, b)
+	if err != nil || n != 6 || c != 1 {
+		t.Fatalf("Export = %d, %d, %v", n, c, err)
+	}
+	n, c, err = trail.Export(context.Background(), a, b)
+	if err != nil || n != 0 || c != 0 {
+		t.Fatalf("second Export = %d, %d, %v, want nothing copied", n, c, err)
+	}
+	if rep := f.verify(t, b, nil); !rep.OK() || rep.Entries != 6 {
+		t.Fatalf("exported trail: %+v", rep)
+	}
+	appendN(t, b, 1, now)
+	appendN(t, a, 1, now.Add(time.Second))
+	_, _, err = trail.Export(context.Background(), a, b)
+	var div *trail.DivergedError
+	if !errors.As(err, &div) || div.Seq != 6 {
+		t.Fatalf("Export onto a diverged trail = %v", err)
+	}
+	_ = bytes.MinRead
+}
