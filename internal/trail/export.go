@@ -105,4 +105,3 @@ func Export(ctx context.Context, src, dst Store) (entries int64, checkpoints int
 	}
 	return entries, checkpoints, nil
 }
-

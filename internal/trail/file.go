@@ -183,7 +183,6 @@ func (d *Dir) Entries(ctx context.Context) (io.ReadCloser, error) {
 	return f, err
 }
 
-
 // PutCheckpoint writes a checkpoint and its signatures atomically, merging
 // with an existing identical checkpoint's signatures.
 func (d *Dir) PutCheckpoint(ctx context.Context, size int64, body []byte, sigs map[string][]byte) error {

@@ -32,11 +32,11 @@ import (
 // PREFIX/checkpoints/. In a bucket with Object Lock every object gets
 // COMPLIANCE retention for the configured number of days.
 type S3 struct {
-	client    *s3.Client
-	bucket    string
-	prefix    string
-	raw       string
-	retention time.Duration // zero when the bucket has no Object Lock
+	client     *s3.Client
+	bucket     string
+	prefix     string
+	raw        string
+	retention  time.Duration // zero when the bucket has no Object Lock
 	objectLock bool
 
 	mu    sync.Mutex
@@ -55,7 +55,7 @@ func (e *CapabilityError) Error() string {
 
 // S3Options are the knobs of an S3 store that do not belong in its URL.
 type S3Options struct {
-	RetentionDays int         // Object Lock retention per object
+	RetentionDays int            // Object Lock retention per object
 	HTTPClient    aws.HTTPClient // for tests; nil uses the SDK default
 }
 
@@ -396,4 +396,3 @@ func (s *S3) EntryVersion(ctx context.Context, seq int64) (string, error) {
 
 // EntryKey returns the object key of an entry.
 func (s *S3) EntryKey(seq int64) string { return s.key("entries", entryKey(seq)) }
-
