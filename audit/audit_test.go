@@ -188,8 +188,8 @@ func TestFirstBadNamesTheSeq(t *testing.T) {
 	off := bytes.Index(bad, []byte("entry 20 with"))
 	bad[off+6] = '9'
 	rep := verify(t, bad, cps, audit.Options{})
-	if rep.FirstBad != 21 || !strings.Contains(rep.Problem, "entry 21 does not chain to entry 20") {
-		t.Fatalf("Verify(edited entry 20) = %d %q, want entry 21 reported", rep.FirstBad, rep.Problem)
+	if rep.FirstBad != 20 || !strings.Contains(rep.Problem, "entry 20 was changed") {
+		t.Fatalf("Verify(edited entry 20) = %d %q, want entry 20 reported", rep.FirstBad, rep.Problem)
 	}
 }
 
@@ -372,5 +372,21 @@ func BenchmarkVerify300(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		audit.Verify(bytes.NewReader(seg), cps, audit.Options{Workers: 1})
+	}
+}
+
+// An edited entry is named, not its successor, even when a checkpoint
+// boundary falls between them.
+func TestFirstBadAtCheckpointBoundary(t *testing.T) {
+	seg, lines := trail(t, 10)
+	for _, edited := range []int{2, 3, 8, 9} {
+		cps := signed(checkpointAt(t, lines, 4), checkpointAt(t, lines, 10))
+		bad := bytes.Clone(seg)
+		off := bytes.Index(bad, lines[edited])
+		copy(bad[off+bytes.Index(lines[edited], []byte("entry")):], "Entry")
+		rep := verify(t, bad, cps, audit.Options{})
+		if rep.FirstBad != int64(edited) {
+			t.Errorf("edit of entry %d: FirstBad = %d (%s)", edited, rep.FirstBad, rep.Problem)
+		}
 	}
 }

@@ -154,6 +154,7 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 	var prevChain [32]byte // zero: the genesis prev
 	var prevCP *SignedCheckpoint
 	n := int64(0)
+	pendingBreak := int64(-1) // entry whose prev did not match, not yet attributed
 	fail := func(seq int64, format string, args ...any) {
 		if rep.Problem == "" {
 			rep.FirstBad = seq
@@ -176,7 +177,9 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 				fail(size-1, "checkpoint %s names origin %s, but the trail is %s", c.Name, c.Origin, rep.Origin)
 			case c.Root != th:
 				rep.CheckpointsInvalid++
-				fail(size-1, "checkpoint %s does not match the entries: root at size %d differs (an entry before seq %d was changed)", c.Name, size, size)
+				if pendingBreak < 0 { // else the chain break names the entry
+					fail(size-1, "checkpoint %s does not match the entries: root at size %d differs (entry %d or an earlier one was changed)", c.Name, size, size-1)
+				}
 			case c.Untrusted:
 				rep.CheckpointsIgnored++
 			case c.SigErr != nil:
@@ -254,6 +257,17 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 			if n == 0 {
 				rep.Origin = Origin(l)
 			}
+			if pendingBreak >= 0 {
+				// The chain broke between entries n-2 and n-1. If entry
+				// n-1 still chains to this one, entry n-1 is intact and
+				// entry n-2 was changed; otherwise entry n-1 itself was.
+				if inf.ok && inf.prev == prevChain {
+					fail(n-2, "entry %d was changed: its hash no longer matches the prev recorded by entry %d", n-2, n-1)
+				} else {
+					fail(n-1, "entry %d was changed: it does not chain to entry %d", n-1, n-2)
+				}
+				pendingBreak = -1
+			}
 			switch {
 			case len(l) > MaxEntrySize:
 				fail(n, "entry %d is longer than %d bytes", n, MaxEntrySize)
@@ -261,8 +275,8 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 				fail(n, "entry %d is malformed", n)
 			case inf.seq != n:
 				fail(n, "entry %d carries seq %d (an entry was deleted, inserted or reordered)", n, inf.seq)
-			case inf.prev != prevChain:
-				fail(n, "entry %d does not chain to entry %d (prev differs: entry %d or %d was changed)", n, n-1, n-1, n)
+			case inf.prev != prevChain && rep.Problem == "":
+				pendingBreak = n
 			}
 			prevChain = inf.chain
 			add, err := tlog.StoredHashesForRecordHash(n, inf.leaf, stored)
@@ -280,6 +294,9 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 		buf = buf[:rest]
 	}
 	rep.Entries = n
+	if pendingBreak >= 0 {
+		fail(pendingBreak-1, "entry %d was changed, or the prev that entry %d records was: they no longer chain", pendingBreak-1, pendingBreak)
+	}
 	if len(buf) > 0 {
 		rep.TornTail = int64(len(buf))
 		fail(n, "torn tail: %d bytes after entry %d do not end a line (an append was interrupted); run `groundzero audit repair`", len(buf), n-1)

@@ -41,12 +41,15 @@ on first use and check says so; --strict makes that a failure.`,
 			if err != nil {
 				return err
 			}
-			env := gate.Load(r, a.now, a.trustRoot(trustRoot), strict)
+			env, err := a.gates(r, a.trustRoot(trustRoot), strict)
+			if err != nil {
+				return err
+			}
 			results := []gate.Result{env.PolicyGate(), env.SignersGate(), env.ManifestGate(a.ctx)}
 			if env.TagRequired(requireTag) {
 				results = append(results, env.TagGate(a.ctx, "HEAD"))
 			}
-			return a.report(format, results)
+			return a.finishGates(r, env, format, results)
 		},
 	}
 	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")

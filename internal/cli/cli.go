@@ -5,6 +5,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,6 +150,7 @@ can verify offline with stock tools.`,
 		a.manifestCmd(),
 		a.tagCmd(),
 		a.checkCmd(),
+		a.auditCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -162,6 +165,11 @@ can verify offline with stock tools.`,
 		return usage(err, "see `groundzero --help`")
 	}
 	return usage(err, "")
+}
+
+func sha256hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // formatFlag validates --format.

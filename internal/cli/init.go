@@ -84,7 +84,9 @@ the current git work tree. It refuses to overwrite existing files unless
 				a.info("backend local is for demos and tests; choose s3, gcs, oci, spaces or minio with --backend for real state")
 			}
 			a.info("next: `groundzero signers add` for each person, `groundzero signers sign`, `groundzero manifest update`, `groundzero manifest sign`")
-			return nil
+			rec := a.recorder(r)
+			rec.add("init", "repository", map[string]any{"backend": backend, "env": env, "force": force})
+			return rec.flush(nil)
 		},
 	}
 	c.Flags().StringVar(&backend, "backend", "local", "state backend: s3, gcs, oci, spaces, minio or local")

@@ -59,7 +59,9 @@ old MANIFEST no longer match and are removed.`,
 			}
 			fmt.Fprintln(a.stdout, repo.ManifestFile)
 			a.info("wrote %s (%d files); it needs new signatures: `groundzero manifest sign`", repo.ManifestFile, len(m.Entries))
-			return nil
+			rec := a.recorder(r)
+			rec.add("manifest.update", repo.ManifestFile, map[string]any{"files": len(m.Entries), "sha256": sha256hex(out)})
+			return rec.flush(nil)
 		},
 	}
 }
@@ -107,7 +109,10 @@ func (a *app) manifestSignCmd() *cobra.Command {
 				return usage(err, "")
 			}
 			fmt.Fprintln(a.stdout, p)
-			return nil
+			rec := a.recorder(r)
+			rec.as(s, sig)
+			rec.add("manifest.sign", repo.ManifestFile, map[string]any{"sha256": sha256hex(data), "key": sig.Issuer()})
+			return rec.flush(nil)
 		},
 	}
 	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
@@ -131,8 +136,11 @@ gates.manifest.approvals distinct approver or security signers.`,
 			if err != nil {
 				return err
 			}
-			env := gate.Load(r, a.now, a.trustRoot(trustRoot), false)
-			return a.report(format, []gate.Result{env.ManifestGate(a.ctx)})
+			env, err := a.gates(r, a.trustRoot(trustRoot), false)
+			if err != nil {
+				return err
+			}
+			return a.finishGates(r, env, format, []gate.Result{env.ManifestGate(a.ctx)})
 		},
 	}
 	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")

@@ -171,7 +171,9 @@ signatures of version N's security signers (groundzero signers sign).`,
 			if reg.Version > 1 {
 				a.info("version %d needs signatures from version %d's security signers: `groundzero signers sign`", reg.Version, reg.Version-1)
 			}
-			return nil
+			rec := a.recorder(r)
+			rec.add("signers.add", id, map[string]any{"roles": roles, "key": key.Fingerprint, "version": reg.Version})
+			return rec.flush(nil)
 		},
 	}
 	c.Flags().StringVar(&id, "id", "", "signer id (lower-case letters, digits, . _ -)")
@@ -285,7 +287,9 @@ func (a *app) signersRevokeCmd() *cobra.Command {
 			if reg.Version > 1 {
 				a.info("version %d needs signatures from version %d's security signers: `groundzero signers sign`", reg.Version, reg.Version-1)
 			}
-			return nil
+			rec := a.recorder(r)
+			rec.add("signers.revoke", id, map[string]any{"reason": reason, "version": reg.Version})
+			return rec.flush(nil)
 		},
 	}
 	c.Flags().StringVar(&id, "id", "", "signer id")
@@ -334,7 +338,10 @@ signers; version N+1 needs threshold of version N's.`,
 			}
 			fmt.Fprintln(a.stdout, p)
 			a.info("signed %s version %d (sha256:%s)", repo.SignersFile, cur.Version, cur.Hash())
-			return nil
+			rec := a.recorder(r)
+			rec.as(s, sig)
+			rec.add("signers.sign", repo.SignersFile, map[string]any{"version": cur.Version, "sha256": cur.Hash(), "key": sig.Issuer()})
+			return rec.flush(nil)
 		},
 	}
 	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")

@@ -33,8 +33,11 @@ pure Go; git verify-tag is not used.`,
 			if err != nil {
 				return err
 			}
-			env := gate.Load(r, a.now, a.trustRoot(trustRoot), false)
-			return a.report(format, []gate.Result{env.TagGate(a.ctx, ref)})
+			env, err := a.gates(r, a.trustRoot(trustRoot), false)
+			if err != nil {
+				return err
+			}
+			return a.finishGates(r, env, format, []gate.Result{env.TagGate(a.ctx, ref)})
 		},
 	}
 	verify.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")

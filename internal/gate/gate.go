@@ -53,11 +53,28 @@ type Env struct {
 	// Trusted is set when the registry chain verified; only then may its
 	// keys vouch for anything else.
 	Trusted bool
+	// Seen is the newest registry version the audit trail has recorded,
+	// nil when it records none. A registry older than it is a rollback.
+	Seen *Seen
 }
 
-// Load reads policy.yaml and the signers chain and verifies the chain.
-func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool) *Env {
-	e := &Env{Repo: r, Now: now, TrustRoot: trustRoot, Strict: strict}
+// Seen is a registry version recorded in the audit trail.
+type Seen struct {
+	Version int
+	SHA256  string
+	Seq     int64 // the audit entry that recorded it
+}
+
+// RollbackError reports a registry older than, or different from, the
+// version the audit trail recorded as in force (T3).
+type RollbackError struct{ Msg string }
+
+func (e *RollbackError) Error() string { return e.Msg }
+
+// Load reads policy.yaml and the signers chain and verifies the chain, and
+// that it is not older than the version seen recorded in the audit trail.
+func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool, seen *Seen) *Env {
+	e := &Env{Repo: r, Now: now, TrustRoot: trustRoot, Strict: strict, Seen: seen}
 	if data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize); err != nil {
 		e.PolicyErr = err
 	} else {
@@ -66,8 +83,16 @@ func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool) *Env {
 	e.Chain, e.ChainErr = signers.Load(r)
 	if e.ChainErr == nil {
 		e.Report, e.ChainErr = e.Chain.Verify(now, trustRoot)
-		e.Trusted = e.ChainErr == nil
 	}
+	if e.ChainErr == nil && seen != nil {
+		switch cur := e.Report.Version; {
+		case cur < seen.Version:
+			e.ChainErr = &RollbackError{fmt.Sprintf("rollback: %s is version %d, but version %d was in force before (audit entry %d)", repo.SignersFile, cur, seen.Version, seen.Seq)}
+		case e.Chain.Versions[seen.Version-1].Hash() != seen.SHA256:
+			e.ChainErr = &RollbackError{fmt.Sprintf("version %d of the signers registry is not the one in force before (audit entry %d recorded sha256:%.16s): its history was rewritten", seen.Version, seen.Seq, seen.SHA256)}
+		}
+	}
+	e.Trusted = e.ChainErr == nil
 	return e
 }
 
@@ -124,7 +149,10 @@ func (e *Env) SignersGate() Result {
 	if e.ChainErr != nil {
 		var pinErr *signers.PinError
 		var chainErr *signers.ChainError
+		var rbErr *RollbackError
 		switch {
+		case errors.As(e.ChainErr, &rbErr):
+			return fail(name, e.ChainErr.Error(), "restore governance/signers.yaml and governance/signers.d/ to the newest version from version control")
 		case errors.As(e.ChainErr, &pinErr):
 			return fail(name, e.ChainErr.Error(),
 				"the registry was replaced or rewritten; restore governance/signers.yaml and governance/signers.d/ from a reviewed commit, or re-pin after an out-of-band review")

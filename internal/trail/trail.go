@@ -1,9 +1,12 @@
 package trail
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"time"
 
@@ -271,4 +274,33 @@ func judgeCheckpoint(cp *audit.SignedCheckpoint, sc StoredCheckpoint, cfg Verify
 		return
 	}
 	cp.SigErr = err
+}
+
+// Scan calls fn with each entry line whose bytes contain needle (all lines
+// when needle is empty), in order; the line is only valid during the call.
+func Scan(ctx context.Context, s Store, needle []byte, fn func(line []byte) error) error {
+	r, err := s.Entries(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 1<<20)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return fmt.Errorf("%s: an entry is longer than %d bytes", s.URL(), audit.MaxEntrySize)
+		}
+		if err == io.EOF {
+			return nil // a torn tail is verify's to report
+		}
+		if err != nil {
+			return err
+		}
+		line = line[:len(line)-1]
+		if len(needle) == 0 || bytes.Contains(line, needle) {
+			if err := fn(line); err != nil {
+				return err
+			}
+		}
+	}
 }
