@@ -10,11 +10,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/groundzero/groundzero/internal/cli"
+	"github.com/groundzero/groundzero/internal/s3gateway"
+	"github.com/groundzero/groundzero/internal/syslogd"
 )
 
 func TestMain(m *testing.M) {
@@ -91,6 +95,70 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"flipbyte":   cmdFlipByte,
 	"governed":   cmdGoverned,
 	"countlines": cmdCountLines,
+	"s3gateway":  cmdS3Gateway,
+	"s3bucket":   cmdS3Bucket,
+	"syslogd":    cmdSyslogd,
+	"waitlines":  cmdWaitLines,
+}
+
+// s3gateway starts the pinned Versity S3 gateway on 127.0.0.1 for the rest of
+// the script and sets $S3_ENDPOINT and the AWS credentials it accepts.
+func cmdS3Gateway(ts *testscript.TestScript, neg bool, args []string) {
+	g, err := s3gateway.StartIn(filepath.Join(ts.Getenv("WORK"), ".s3gateway"))
+	ts.Check(err)
+	ts.Defer(g.Stop)
+	ts.Setenv("S3_ENDPOINT", g.Endpoint)
+	for _, kv := range s3gateway.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		ts.Setenv(k, v)
+	}
+	gateways.Store(ts, g)
+}
+
+var gateways sync.Map // *testscript.TestScript → *s3gateway.Gateway
+
+// s3bucket NAME [lock] creates a bucket on the script's gateway, with Object
+// Lock when asked.
+func cmdS3Bucket(ts *testscript.TestScript, neg bool, args []string) {
+	v, _ := gateways.Load(ts)
+	g, _ := v.(*s3gateway.Gateway)
+	if g == nil || len(args) < 1 {
+		ts.Fatalf("usage: s3bucket NAME [lock] (after s3gateway)")
+	}
+	ts.Check(g.CreateBucket(args[0], len(args) > 1 && args[1] == "lock"))
+}
+
+// syslogd starts a real rsyslog for the rest of the script and sets
+// $SYSLOG_TCP, $SYSLOG_TLS (client certificate required), $SYSLOG_DIR (with
+// ca.pem, client.pem/.key and an untrusted rogue.pem/.key) and $SYSLOG_OUT.
+func cmdSyslogd(ts *testscript.TestScript, neg bool, args []string) {
+	srv, err := syslogd.StartNew()
+	ts.Check(err)
+	ts.Defer(srv.Close)
+	ts.Setenv("SYSLOG_TCP", srv.TCPAddr)
+	ts.Setenv("SYSLOG_TLS", srv.TLSAddr)
+	ts.Setenv("SYSLOG_DIR", srv.Dir)
+	ts.Setenv("SYSLOG_OUT", srv.Out)
+}
+
+// waitlines FILE N waits up to 10s for FILE to have at least N lines.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitlines FILE N")
+	}
+	var want int
+	fmt.Sscan(args[1], &want)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if n := bytes.Count(data, []byte("\n")); n >= want || time.Now().After(deadline) {
+			if n < want {
+				ts.Fatalf("%s has %d lines after 10s, want %d", args[0], n, want)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func runTool(ts *testscript.TestScript, stdin []byte, name string, args ...string) string {

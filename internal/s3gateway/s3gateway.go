@@ -35,7 +35,7 @@ type Gateway struct {
 // Start runs a gateway for the test, or fails it with a hint.
 func Start(t testing.TB) *Gateway {
 	t.Helper()
-	g, err := start(t.TempDir())
+	g, err := StartIn(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,8 @@ func Start(t testing.TB) *Gateway {
 	return g
 }
 
-func start(dir string) (*Gateway, error) {
+// StartIn runs a gateway whose data lives in dir; the caller stops it.
+func StartIn(dir string) (*Gateway, error) {
 	bin, err := pinned.Path("versitygw")
 	if err != nil {
 		return nil, err
@@ -111,13 +112,21 @@ func (g *Gateway) Client() *s3.Client {
 // Bucket creates a bucket, with Object Lock when lock is set.
 func (g *Gateway) Bucket(t testing.TB, name string, lock bool) {
 	t.Helper()
+	if err := g.CreateBucket(name, lock); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CreateBucket creates a bucket, with Object Lock when lock is set.
+func (g *Gateway) CreateBucket(name string, lock bool) error {
 	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
 	if lock {
 		in.ObjectLockEnabledForBucket = aws.Bool(true)
 	}
 	if _, err := g.Client().CreateBucket(context.Background(), in); err != nil {
-		t.Fatalf("create bucket %s: %v", name, err)
+		return fmt.Errorf("create bucket %s: %v", name, err)
 	}
+	return nil
 }
 
 // URL returns an s3:// store URL for bucket/prefix on this gateway.

@@ -35,6 +35,22 @@ type Server struct {
 // Start runs rsyslogd for the test, or fails it with a hint.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, err := StartNew()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops rsyslogd and removes its directory.
+func (s *Server) Close() {
+	s.Stop()
+	os.RemoveAll(s.Dir)
+}
+
+// StartNew runs rsyslogd in a new temporary directory; the caller closes it.
+func StartNew() (*Server, error) {
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/rsyslogd", "/sbin/rsyslogd"} {
@@ -44,18 +60,23 @@ func Start(t testing.TB) *Server {
 		}
 	}
 	if bin == "" {
-		t.Fatal("rsyslogd is not installed: run `make deps` (Debian packages rsyslog and rsyslog-gnutls)")
+		return nil, fmt.Errorf("rsyslogd is not installed: run `make deps` (Debian packages rsyslog and rsyslog-gnutls)")
 	}
 	dir, err := os.MkdirTemp("", "gzsyslog")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s := &Server{Dir: dir, Out: filepath.Join(dir, "received.log"), pidFile: filepath.Join(dir, "rsyslogd.pid")}
-	t.Cleanup(func() { s.Stop(); os.RemoveAll(dir) })
+	fail := func(err error) (*Server, error) { s.Close(); return nil, err }
 	if err := writeCerts(dir); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
-	s.TCPAddr, s.TLSAddr = freeAddr(t), freeAddr(t)
+	if s.TCPAddr, err = freeAddr(); err != nil {
+		return fail(err)
+	}
+	if s.TLSAddr, err = freeAddr(); err != nil {
+		return fail(err)
+	}
 	_, tcpPort, _ := net.SplitHostPort(s.TCPAddr)
 	_, tlsPort, _ := net.SplitHostPort(s.TLSAddr)
 	os.MkdirAll(filepath.Join(dir, "work"), 0o755)
@@ -75,13 +96,13 @@ input(type="imtcp" address="127.0.0.1" port="%[4]s" ruleset="collect"
 `, dir, s.Out, tcpPort, tlsPort)
 	confPath := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	s.cmd = exec.Command(bin, "-n", "-f", confPath, "-i", s.pidFile)
 	logf, _ := os.Create(filepath.Join(dir, "rsyslogd.stderr"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	for _, addr := range []string{s.TCPAddr, s.TLSAddr} {
 		deadline := time.Now().Add(10 * time.Second)
@@ -93,12 +114,12 @@ input(type="imtcp" address="127.0.0.1" port="%[4]s" ruleset="collect"
 			}
 			if time.Now().After(deadline) {
 				log, _ := os.ReadFile(logf.Name())
-				t.Fatalf("rsyslogd did not listen on %s: %s", addr, log)
+				return fail(fmt.Errorf("rsyslogd did not listen on %s: %s", addr, log))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return s
+	return s, nil
 }
 
 // Stop ends rsyslogd.
@@ -127,13 +148,13 @@ func (s *Server) Received(want int, wait time.Duration) []string {
 	}
 }
 
-func freeAddr(t testing.TB) string {
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 type keyPair struct {
