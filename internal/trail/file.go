@@ -174,6 +174,45 @@ func (d *Dir) Append(ctx context.Context, first int64, prevLast []byte, lines []
 	return len(lines), nil
 }
 
+// AppendLocked builds lines from the tail it finds under the exclusive lock
+// and appends them: no other writer can come between, so there is no
+// conflict to retry.
+func (d *Dir) AppendLocked(ctx context.Context, build func(n int64, last []byte) ([][]byte, error)) error {
+	unlock, err := d.lock(syscall.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := os.OpenFile(d.segment(), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, last, err := d.tail(f)
+	if err != nil {
+		return err
+	}
+	lines, err := build(n, last)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.Write(l)
+		b.WriteByte('\n')
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return atomicfile.SyncDir(d.dir)
+	}
+	return nil
+}
+
 // Entries opens the segment.
 func (d *Dir) Entries(ctx context.Context) (io.ReadCloser, error) {
 	f, err := os.Open(d.segment())

@@ -145,6 +145,11 @@ func (s *S3) probe(ctx context.Context) error {
 	var nonce [8]byte
 	rand.Read(nonce[:])
 	key := s.key("probe", hex.EncodeToString(nonce[:]))
+	// A permanent marker keeps the probe "directory" from vanishing under
+	// a concurrent prober on stores that map keys to directories.
+	if err := s.put(ctx, s.key("probe", "marker"), []byte("groundzero\n"), true); err != nil && !isStatus(err, 412, 409) {
+		return fmt.Errorf("%s: cannot write to the store: %w", s.raw, err)
+	}
 	put := func() error {
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(s.bucket), Key: aws.String(key),
@@ -152,10 +157,19 @@ func (s *S3) probe(ctx context.Context) error {
 		})
 		return err
 	}
-	if err := put(); err != nil {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		// Some S3-compatible stores map keys to directories and answer 409
+		// while a concurrent writer creates or removes one; try again.
+		if err = put(); err == nil || !isStatus(err, 409) {
+			break
+		}
+		time.Sleep(time.Duration(10*(attempt+1)) * time.Millisecond)
+	}
+	if err != nil {
 		return fmt.Errorf("%s: cannot write to the store: %w", s.raw, err)
 	}
-	err := put()
+	err = put()
 	defer s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	switch {
 	case err == nil:

@@ -50,11 +50,63 @@ func LastTime(ctx context.Context, s Store) (time.Time, error) {
 
 const maxAttempts = 200
 
+// lockedAppender is a store that can append under its own lock (a local
+// directory), so that appends never conflict.
+type lockedAppender interface {
+	AppendLocked(ctx context.Context, build func(n int64, last []byte) ([][]byte, error)) error
+}
+
+// build turns events into entries that follow last (the entry before seq n).
+func build(n int64, last []byte, now time.Time, events []Event) ([]*audit.Entry, [][]byte, error) {
+	prev := audit.GenesisPrev
+	if last != nil {
+		e, err := audit.ParseEntry(last)
+		if err != nil {
+			return nil, nil, fmt.Errorf("newest entry is unreadable: %v", err)
+		}
+		// Writers' clocks differ a little; a clock set back further
+		// than that is refused.
+		if t, _ := time.Parse(time.RFC3339, e.Time); now.Before(t.Add(-signature.ClockSkew)) {
+			return nil, nil, &ClockError{Now: now, Last: t}
+		}
+		prev = audit.ChainHex(last)
+	}
+	entries := make([]*audit.Entry, len(events))
+	lines := make([][]byte, len(events))
+	for i, ev := range events {
+		details := ev.Details
+		if details == nil {
+			details = map[string]any{}
+		}
+		e := &audit.Entry{Seq: n + int64(i), Time: now.Format(time.RFC3339), Actor: ev.Actor, Action: ev.Action,
+			Subject: ev.Subject, Details: details, Prev: prev}
+		line, err := e.Marshal()
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit entry %s: %v", ev.Action, err)
+		}
+		entries[i], lines[i] = e, line
+		prev = audit.ChainHex(line)
+	}
+	return entries, lines, nil
+}
+
 // Append records events as consecutive entries at time now. It re-reads and
 // retries when another writer appends first.
 func Append(ctx context.Context, s Store, now time.Time, events ...Event) ([]*audit.Entry, error) {
-	var out []*audit.Entry
 	now = now.UTC().Truncate(time.Second)
+	if la, ok := s.(lockedAppender); ok {
+		var out []*audit.Entry
+		err := la.AppendLocked(ctx, func(n int64, last []byte) ([][]byte, error) {
+			entries, lines, err := build(n, last, now, events)
+			out = entries
+			return lines, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	var out []*audit.Entry
 	for attempt := 0; len(events) > 0; attempt++ {
 		if attempt == maxAttempts {
 			return out, fmt.Errorf("%s: gave up after %d conflicting appends", s.URL(), attempt)
@@ -66,34 +118,9 @@ func Append(ctx context.Context, s Store, now time.Time, events ...Event) ([]*au
 		if err != nil {
 			return out, err
 		}
-		prev := audit.GenesisPrev
-		if last != nil {
-			e, err := audit.ParseEntry(last)
-			if err != nil {
-				return out, fmt.Errorf("%s: newest entry is unreadable: %v", s.URL(), err)
-			}
-			// Writers' clocks differ a little; a clock set back further
-			// than that is refused.
-			if t, _ := time.Parse(time.RFC3339, e.Time); now.Before(t.Add(-signature.ClockSkew)) {
-				return out, &ClockError{Now: now, Last: t}
-			}
-			prev = audit.ChainHex(last)
-		}
-		entries := make([]*audit.Entry, len(events))
-		lines := make([][]byte, len(events))
-		for i, ev := range events {
-			details := ev.Details
-			if details == nil {
-				details = map[string]any{}
-			}
-			e := &audit.Entry{Seq: n + int64(i), Time: now.Format(time.RFC3339), Actor: ev.Actor, Action: ev.Action,
-				Subject: ev.Subject, Details: details, Prev: prev}
-			line, err := e.Marshal()
-			if err != nil {
-				return out, fmt.Errorf("audit entry %s: %v", ev.Action, err)
-			}
-			entries[i], lines[i] = e, line
-			prev = audit.ChainHex(line)
+		entries, lines, err := build(n, last, now, events)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", s.URL(), err)
 		}
 		written, err := s.Append(ctx, n, last, lines)
 		out = append(out, entries[:written]...)
@@ -303,4 +330,87 @@ func Scan(ctx context.Context, s Store, needle []byte, fn func(line []byte) erro
 			}
 		}
 	}
+}
+
+// Writer appends events from many goroutines of one process, committing
+// whatever is queued together with one write and one fsync (group commit).
+// Append returns only once its entry is durable.
+type Writer struct {
+	s    Store
+	now  func() time.Time
+	reqs chan writeReq
+	done chan struct{}
+}
+
+type writeReq struct {
+	ctx context.Context
+	ev  Event
+	res chan writeRes
+}
+
+type writeRes struct {
+	e   *audit.Entry
+	err error
+}
+
+// NewWriter starts a group-commit writer for s; Close stops it.
+func NewWriter(s Store, now func() time.Time) *Writer {
+	w := &Writer{s: s, now: now, reqs: make(chan writeReq, 4096), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+const maxBatch = 4096
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	for r := range w.reqs {
+		batch := []writeReq{r}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		events := make([]Event, len(batch))
+		for i, b := range batch {
+			events[i] = b.ev
+		}
+		entries, err := Append(batch[0].ctx, w.s, w.now(), events...)
+		for i, b := range batch {
+			if err == nil && i < len(entries) {
+				b.res <- writeRes{e: entries[i]}
+			} else {
+				b.res <- writeRes{err: err}
+			}
+		}
+	}
+}
+
+// Append queues ev and waits until it is durable.
+func (w *Writer) Append(ctx context.Context, ev Event) (*audit.Entry, error) {
+	res := make(chan writeRes, 1)
+	select {
+	case w.reqs <- writeReq{ctx: ctx, ev: ev, res: res}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-res:
+		return r.e, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops the writer after the queued appends.
+func (w *Writer) Close() {
+	close(w.reqs)
+	<-w.done
 }
