@@ -305,7 +305,7 @@ func TestRFC6962Vectors(t *testing.T) {
 			if err := audit.CheckInclusion(leaves[idx], idx, cps[size], proof); err != nil {
 				t.Errorf("CheckInclusion(%d, %d): %v", idx, size, err)
 			}
-			ours, _ := audit.Prove(stored, idx, size)
+			ours, _ := audit.Prove(r, idx, size)
 			if len(ours) != len(proof) {
 				t.Errorf("Prove(%d, %d) has %d hashes, want %d", idx, size, len(ours), len(proof))
 			}

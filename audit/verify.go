@@ -55,22 +55,50 @@ type Report struct {
 	FirstBad int64
 	Problem  string
 	// Hashes are the tree's stored hashes (with KeepHashes).
-	Hashes []tlog.Hash
+	Hashes *Hashes
 }
 
 // OK reports whether verification found nothing wrong.
 func (r *Report) OK() bool { return r.Problem == "" }
 
-// hashes implements tlog.HashReader over the stored hashes in memory.
-type hashes []tlog.Hash
+// Hashes holds a tree's stored hashes (tlog's layout) in fixed-size blocks,
+// so that a million-entry tree grows without copying. It implements
+// tlog.HashReader.
+type Hashes struct {
+	blocks [][]tlog.Hash
+	n      int64
+}
 
-func (h hashes) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+const hashBlock = 1 << 16
+
+// Len returns the number of stored hashes.
+func (h *Hashes) Len() int64 { return h.n }
+
+func (h *Hashes) append(add []tlog.Hash) {
+	for _, x := range add {
+		if h.n%hashBlock == 0 {
+			// The first block grows as needed (a small trail stays
+			// small); later blocks are allocated whole.
+			c := hashBlock
+			if h.n == 0 {
+				c = 256
+			}
+			h.blocks = append(h.blocks, make([]tlog.Hash, 0, c))
+		}
+		b := &h.blocks[len(h.blocks)-1]
+		*b = append(*b, x)
+		h.n++
+	}
+}
+
+// ReadHashes implements tlog.HashReader.
+func (h *Hashes) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(idx))
 	for i, x := range idx {
-		if x < 0 || x >= int64(len(h)) {
+		if x < 0 || x >= h.n {
 			return nil, fmt.Errorf("hash index %d out of range", x)
 		}
-		out[i] = h[x]
+		out[i] = h.blocks[x/hashBlock][x%hashBlock]
 	}
 	return out, nil
 }
@@ -94,15 +122,13 @@ var (
 // sequences `,"seq":` and `,"prev":"` cannot occur inside a JSON string, so
 // the last occurrence of each is the top-level field.
 func fields(line []byte) (seq int64, prev [32]byte, ok bool) {
-	i := lastIndex(line, prevKey)
-	if i < 0 || i+len(prevKey)+65 > len(line) || line[i+len(prevKey)+64] != '"' {
-		return 0, prev, false
-	}
-	if _, err := hex.Decode(prev[:], line[i+len(prevKey):i+len(prevKey)+64]); err != nil {
-		return 0, prev, false
-	}
+	// In canonical order "prev" comes right before "seq".
 	j := lastIndex(line, seqKey)
-	if j < 0 {
+	i := j - 64 - 1 - len(prevKey)
+	if j < 0 || i < 0 || line[j-1] != '"' || !bytes.Equal(line[i:i+len(prevKey)], prevKey) {
+		return 0, prev, false
+	}
+	if _, err := hex.Decode(prev[:], line[i+len(prevKey):j-1]); err != nil {
 		return 0, prev, false
 	}
 	k := j + len(seqKey)
@@ -150,7 +176,7 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 	for _, c := range cps {
 		bySize[c.Size] = append(bySize[c.Size], c)
 	}
-	var stored hashes
+	stored := &Hashes{}
 	var prevChain [32]byte // zero: the genesis prev
 	var prevCP *SignedCheckpoint
 	n := int64(0)
@@ -205,55 +231,21 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 		}
 	}
 
-	// Start small and grow the read size up to chunkSize while the input
-	// keeps filling it: a short trail costs little, a long one streams.
-	buf := make([]byte, 0, 64<<10)
-	var lines [][]byte
-	var infos []lineInfo
-	eof := false
-	for !eof {
-		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(2*cap(buf), chunkSize+MaxEntrySize))
-			copy(grown, buf)
-			buf = grown
-		}
-		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
-		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			eof = true
-		case err != nil:
-			return rep, err
-		}
-		buf = buf[:len(buf)+m]
-		// Complete lines only; keep the rest for the next round.
-		last := bytes.LastIndexByte(buf, '\n')
-		if last < 0 {
-			if len(buf) > MaxEntrySize && rep.Problem == "" {
-				fail(n, "entry %d is longer than %d bytes", n, MaxEntrySize)
-				break
-			}
+	chunks := make(chan *chunk, 2)
+	errc := make(chan error, 1)
+	quit := make(chan struct{})
+	defer close(quit)
+	go produce(r, workers, chunks, errc, quit)
+	var tail []byte
+	for c := range chunks {
+		<-c.ready
+		if c.tooLong {
+			fail(n, "entry %d is longer than %d bytes", n, MaxEntrySize)
 			continue
 		}
-		complete := buf[:last+1]
-		lines = lines[:0]
-		for len(complete) > 0 {
-			i := bytes.IndexByte(complete, '\n')
-			lines = append(lines, complete[:i])
-			complete = complete[i+1:]
-		}
-		if cap(infos) < len(lines) {
-			infos = make([]lineInfo, len(lines))
-		}
-		infos = infos[:len(lines)]
-		parallel(workers, len(lines), func(i int) {
-			l := lines[i]
-			inf := &infos[i]
-			inf.chain = ChainHash(l)
-			inf.leaf = LeafHash(l)
-			inf.seq, inf.prev, inf.ok = fields(l)
-		})
-		for i, l := range lines {
-			inf := &infos[i]
+		tail = c.tail
+		for i, l := range c.lines {
+			inf := &c.infos[i]
 			if n == 0 {
 				rep.Origin = Origin(l)
 			}
@@ -283,17 +275,20 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 			if err != nil {
 				return rep, err
 			}
-			stored = append(stored, add...)
+			stored.append(add)
 			n++
 			if _, ok := bySize[n]; ok || (opt.Trusted != nil && opt.Trusted.Size == n) {
 				checkAt(n)
 			}
 		}
-		// Keep the partial line; the next chunk's lines start after it.
-		rest := copy(buf, buf[last+1:])
-		buf = buf[:rest]
+	}
+	select {
+	case err := <-errc:
+		return rep, err
+	default:
 	}
 	rep.Entries = n
+	buf := tail
 	if pendingBreak >= 0 {
 		fail(pendingBreak-1, "entry %d was changed, or the prev that entry %d records was: they no longer chain", pendingBreak-1, pendingBreak)
 	}
@@ -330,6 +325,92 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 	return rep, nil
 }
 
+// chunk is a run of complete lines read from the trail, hashed in the
+// background while the previous chunk is checked in order.
+type chunk struct {
+	lines   [][]byte
+	infos   []lineInfo
+	ready   chan struct{} // closed when infos are filled
+	tail    []byte        // at the end of input: bytes after the last newline
+	tooLong bool          // a line longer than MaxEntrySize without a newline
+}
+
+// produce reads r in growing chunks of complete lines and starts hashing each;
+// it sends them in order and closes out at the end.
+func produce(r io.Reader, workers int, out chan<- *chunk, errc chan<- error, quit <-chan struct{}) {
+	defer close(out)
+	send := func(c *chunk) bool {
+		select {
+		case out <- c:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	size := 64 << 10 // start small: a short trail costs little
+	var carry []byte
+	for {
+		buf := make([]byte, len(carry), max(size, len(carry)+64<<10))
+		copy(buf, carry)
+		m, err := io.ReadFull(r, buf[len(carry):cap(buf)])
+		eof := err == io.EOF || err == io.ErrUnexpectedEOF
+		if err != nil && !eof {
+			errc <- err
+			return
+		}
+		buf = buf[:len(carry)+m]
+		last := bytes.LastIndexByte(buf, '\n')
+		if last < 0 {
+			switch {
+			case eof:
+				c := &chunk{tail: buf, ready: make(chan struct{})}
+				close(c.ready)
+				send(c)
+				return
+			case len(buf) > MaxEntrySize:
+				c := &chunk{tooLong: true, ready: make(chan struct{})}
+				close(c.ready)
+				send(c)
+				return
+			}
+			carry = buf
+			size *= 2
+			continue
+		}
+		carry = append([]byte(nil), buf[last+1:]...)
+		complete := buf[:last+1]
+		c := &chunk{ready: make(chan struct{})}
+		for len(complete) > 0 {
+			i := bytes.IndexByte(complete, '\n')
+			c.lines = append(c.lines, complete[:i])
+			complete = complete[i+1:]
+		}
+		c.infos = make([]lineInfo, len(c.lines))
+		go func() {
+			parallel(workers, len(c.lines), func(i int) {
+				l := c.lines[i]
+				inf := &c.infos[i]
+				inf.chain = ChainHash(l)
+				inf.leaf = LeafHash(l)
+				inf.seq, inf.prev, inf.ok = fields(l)
+			})
+			close(c.ready)
+		}()
+		if !send(c) {
+			return
+		}
+		if size < chunkSize {
+			size *= 2
+		}
+		if eof {
+			t := &chunk{tail: carry, ready: make(chan struct{})}
+			close(t.ready)
+			send(t)
+			return
+		}
+	}
+}
+
 // parallel runs f(0..n-1) on up to workers goroutines, in contiguous ranges.
 func parallel(workers, n int, f func(int)) {
 	if workers <= 1 || n < 256 {
@@ -358,11 +439,11 @@ var ErrNotCovered = errors.New("entry is not covered by the checkpoint")
 
 // Prove returns the inclusion proof of entry seq in the tree of size size,
 // from the stored hashes of a verified trail.
-func Prove(stored []tlog.Hash, seq, size int64) (tlog.RecordProof, error) {
+func Prove(stored tlog.HashReader, seq, size int64) (tlog.RecordProof, error) {
 	if seq < 0 || seq >= size {
 		return nil, ErrNotCovered
 	}
-	return tlog.ProveRecord(size, seq, hashes(stored))
+	return tlog.ProveRecord(size, seq, stored)
 }
 
 // CheckInclusion verifies that entry (its bytes) is entry seq of the tree the
@@ -376,8 +457,8 @@ func CheckInclusion(entry []byte, seq int64, cp *Checkpoint, proof tlog.RecordPr
 
 // ProveConsistency returns the proof that the tree of size newSize extends the
 // tree of size oldSize.
-func ProveConsistency(stored []tlog.Hash, oldSize, newSize int64) (tlog.TreeProof, error) {
-	return tlog.ProveTree(newSize, oldSize, hashes(stored))
+func ProveConsistency(stored tlog.HashReader, oldSize, newSize int64) (tlog.TreeProof, error) {
+	return tlog.ProveTree(newSize, oldSize, stored)
 }
 
 // CheckConsistency verifies that newer extends older.

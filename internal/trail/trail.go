@@ -166,24 +166,11 @@ func MakeCheckpoint(ctx context.Context, s Store, now time.Time) (*audit.Checkpo
 	if rep.Entries == 0 {
 		return nil, fmt.Errorf("%s: the audit trail is empty", s.URL())
 	}
-	root, err := tlog.TreeHash(rep.Entries, hashReader(rep.Hashes))
+	root, err := tlog.TreeHash(rep.Entries, rep.Hashes)
 	if err != nil {
 		return nil, err
 	}
 	return &audit.Checkpoint{Origin: rep.Origin, Size: rep.Entries, Root: root, Time: now.UTC().Truncate(time.Second)}, nil
-}
-
-type hashReader []tlog.Hash
-
-func (h hashReader) ReadHashes(idx []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(idx))
-	for i, x := range idx {
-		if x < 0 || x >= int64(len(h)) {
-			return nil, fmt.Errorf("hash index %d out of range", x)
-		}
-		out[i] = h[x]
-	}
-	return out, nil
 }
 
 // StoreSigned stores a checkpoint with its signatures.
