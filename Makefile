@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build deps tools test unit fuzz demo bench clean
+.PHONY: build deps test-deps tools test unit fuzz demo bench clean
 
 build:
 	$(GO) build -o bin/groundzero ./cmd/groundzero
@@ -12,7 +12,10 @@ build:
 deps:
 	@scripts/deps
 
-tools: deps
+test-deps:
+	@scripts/deps --all
+
+tools: test-deps
 	@scripts/tools
 
 unit: tools

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"time"
 
 	"github.com/groundzero/groundzero/audit"
@@ -55,12 +56,16 @@ func (a *app) defaultActor() string {
 	if v := a.getenv("GROUNDZERO_ACTOR"); v != "" {
 		return v
 	}
-	user := a.getenv("USER")
-	if user == "" {
-		user = "unknown"
+	name := a.getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		} else {
+			name = "unknown"
+		}
 	}
 	host, _ := os.Hostname()
-	return "user:" + user + "@" + host
+	return "user:" + name + "@" + host
 }
 
 // evidencePolicy returns the evidence store URL and retention from
