@@ -17,6 +17,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/groundzero/groundzero/internal/cli"
+	"github.com/groundzero/groundzero/internal/pinned"
 	"github.com/groundzero/groundzero/internal/s3gateway"
 	"github.com/groundzero/groundzero/internal/syslogd"
 )
@@ -71,16 +72,21 @@ func setup(env *testscript.Env) error {
 		kill.Run()
 		os.RemoveAll(gnupg)
 	})
+	tofu, err := pinned.Path("tofu")
+	if err != nil {
+		return err
+	}
 	for k, v := range map[string]string{
-		"HOME":                home,
-		"GNUPGHOME":           gnupg,
-		"GIT_CONFIG_NOSYSTEM": "1",
-		"GIT_AUTHOR_NAME":     "Test Author",
-		"GIT_AUTHOR_EMAIL":    "author@example.test",
-		"GIT_COMMITTER_NAME":  "Test Author",
-		"GIT_COMMITTER_EMAIL": "author@example.test",
-		"TF_CLI_CONFIG_FILE":  "/dev/null",
-		"LC_ALL":              "C",
+		"GROUNDZERO_TF_BINARY": tofu,
+		"HOME":                 home,
+		"GNUPGHOME":            gnupg,
+		"GIT_CONFIG_NOSYSTEM":  "1",
+		"GIT_AUTHOR_NAME":      "Test Author",
+		"GIT_AUTHOR_EMAIL":     "author@example.test",
+		"GIT_COMMITTER_NAME":   "Test Author",
+		"GIT_COMMITTER_EMAIL":  "author@example.test",
+		"TF_CLI_CONFIG_FILE":   "/dev/null",
+		"LC_ALL":               "C",
 	} {
 		env.Setenv(k, v)
 	}
@@ -99,6 +105,28 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"s3bucket":   cmdS3Bucket,
 	"syslogd":    cmdSyslogd,
 	"waitlines":  cmdWaitLines,
+	"token":      cmdToken,
+	"stdoutenv":  cmdStdoutEnv,
+}
+
+// stdoutenv VAR sets $VAR to the last command's standard output, trimmed.
+func cmdStdoutEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: stdoutenv VAR")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile("stdout")))
+}
+
+// token VAR INTENTFILE ENV sets $VAR to the confirmation token of the intent,
+// derived as the README documents: ENV, "-", and the first six hex digits of
+// SHA-256(intent id, newline, ENV).
+func cmdToken(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: token VAR INTENTFILE ENV")
+	}
+	id := strings.TrimSuffix(filepath.Base(args[1]), ".json")
+	sum := sha256.Sum256([]byte(id + "\n" + args[2]))
+	ts.Setenv(args[0], args[2]+"-"+hex.EncodeToString(sum[:])[:6])
 }
 
 // s3gateway starts the pinned Versity S3 gateway on 127.0.0.1 for the rest of
@@ -189,7 +217,7 @@ func lookPath(ts *testscript.TestScript, name string) string {
 func envOf(ts *testscript.TestScript) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "GNUPGHOME", "TMPDIR", "LC_ALL", "GIT_CONFIG_NOSYSTEM",
-		"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "TF_CLI_CONFIG_FILE"} {
+		"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "TF_CLI_CONFIG_FILE", "GROUNDZERO_TF_BINARY"} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
 	return env

@@ -151,6 +151,10 @@ can verify offline with stock tools.`,
 		a.tagCmd(),
 		a.checkCmd(),
 		a.auditCmd(),
+		a.intentCmd(),
+		a.policyCmd(),
+		a.planCmd(),
+		a.applyCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -190,7 +190,7 @@ deny contains v if {
 	// A module in another package, or one that does not compile, is refused
 	// with its file and line.
 	for src, msg := range map[string]string{
-		"package other\n":                              "custom rules belong in package groundzero.custom",
+		"package other\n": "custom rules belong in package groundzero.custom",
 		"package groundzero.custom\n\ndeny contains {": "line 3",
 	} {
 		_, err := parity.ParseCustom(map[string]string{"bad.rego": src}, func(s string) string { return s })

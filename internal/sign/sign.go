@@ -249,3 +249,47 @@ func (s sshFileSigner) Sign(_ context.Context, message []byte, namespace string)
 	}
 	return one(signature.SSH, sshsig.Armor(sig.Marshal()), "file:")
 }
+
+// Fingerprint returns the fingerprint of the key a spec names, in the form
+// the signers registry records, without signing anything.
+func Fingerprint(ctx context.Context, spec Spec) (string, error) {
+	switch spec.Kind {
+	case "gpg":
+		out, err := run(ctx, nil, "gpg", "--batch", "--with-colons", "--fingerprint", spec.Value)
+		if err != nil {
+			return "", &SpecError{Spec: spec.String(), Reason: err.Error()}
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Split(line, ":"); f[0] == "fpr" && len(f) > 9 {
+				return f[9], nil
+			}
+		}
+		return "", &SpecError{Spec: spec.String(), Reason: "gpg knows no such key"}
+	case "ssh":
+		pub := spec.Value
+		if !strings.HasSuffix(pub, ".pub") {
+			pub += ".pub"
+		}
+		data, err := os.ReadFile(pub)
+		if err != nil {
+			return "", &SpecError{Spec: spec.String(), Reason: "cannot read the public key " + pub}
+		}
+		k, err := signature.ParsePublicKey(data)
+		if err != nil {
+			return "", &SpecError{Spec: spec.String(), Reason: err.Error()}
+		}
+		return k.Fingerprint, nil
+	case "file":
+		s, err := newFileSigner(spec, time.Now)
+		if err != nil {
+			return "", err
+		}
+		switch f := s.(type) {
+		case pgpFileSigner:
+			return fmt.Sprintf("%X", f.entity.PrimaryKey.Fingerprint), nil
+		case sshFileSigner:
+			return ssh.FingerprintSHA256(f.signer.PublicKey()), nil
+		}
+	}
+	return "", &SpecError{Spec: spec.String(), Reason: "unknown kind"}
+}

@@ -326,3 +326,19 @@ func (d *Dir) Repair(now time.Time) (int64, string, error) {
 	}
 	return torn.Bytes, aside, nil
 }
+
+// PutArtifact writes DIR/artifacts/NAME atomically, refusing to replace one.
+func (d *Dir) PutArtifact(ctx context.Context, name string, data []byte) error {
+	if strings.ContainsAny(name, "/\\") || name == "" || name[0] == '.' {
+		return fmt.Errorf("bad artifact name %q", name)
+	}
+	dir := filepath.Join(d.dir, "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Lstat(p); err == nil {
+		return &ArtifactExistsError{Store: d.URL(), Name: name}
+	}
+	return atomicfile.Write(p, data, 0o444)
+}

@@ -398,6 +398,19 @@ func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 	return out, nil
 }
 
+// PutArtifact stores PREFIX/artifacts/NAME once (If-None-Match: *), with
+// retention in an Object Lock bucket.
+func (s *S3) PutArtifact(ctx context.Context, name string, data []byte) error {
+	if strings.ContainsAny(name, "/\\") || name == "" || name[0] == '.' {
+		return fmt.Errorf("bad artifact name %q", name)
+	}
+	err := s.put(ctx, s.key("artifacts", name), data, true)
+	if isStatus(err, 412, 409) {
+		return &ArtifactExistsError{Store: s.raw, Name: name}
+	}
+	return err
+}
+
 // EntryVersion returns the version id of an entry's object (for tests of
 // Object Lock).
 func (s *S3) EntryVersion(ctx context.Context, seq int64) (string, error) {

@@ -58,6 +58,16 @@ type Store interface {
 	PutCheckpoint(ctx context.Context, size int64, body []byte, sigs map[string][]byte) error
 	// Checkpoints lists every stored checkpoint.
 	Checkpoints(ctx context.Context) ([]StoredCheckpoint, error)
+	// PutArtifact stores a piece of evidence (an apply log, say) under a
+	// name, once: an existing artifact is never replaced.
+	PutArtifact(ctx context.Context, name string, data []byte) error
+}
+
+// ArtifactExistsError reports an artifact name already taken.
+type ArtifactExistsError struct{ Store, Name string }
+
+func (e *ArtifactExistsError) Error() string {
+	return fmt.Sprintf("%s: artifact %s exists already", e.Store, e.Name)
 }
 
 // Options for Open.

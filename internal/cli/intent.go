@@ -1,0 +1,475 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groundzero/groundzero/internal/gittag"
+	"github.com/groundzero/groundzero/internal/intent"
+	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/sign"
+	"github.com/groundzero/groundzero/internal/signers"
+	"github.com/groundzero/groundzero/record"
+)
+
+func (a *app) intentCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "intent",
+		Short: "create, sign, approve and verify signed intents",
+	}
+	c.AddCommand(a.intentNewCmd(), a.intentSignCmd(), a.intentApproveCmd(), a.intentVerifyCmd(), a.intentListCmd())
+	return c
+}
+
+func sha256File(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<30))
+	if err != nil {
+		return "", err
+	}
+	return sha256hex(data), nil
+}
+
+// requesterID finds the registry id of the key a KEYSPEC names.
+func (a *app) requesterID(r *repo.Repo, keyFlag string) (string, error) {
+	spec, err := sign.Resolve(keyFlag, a.getenv, func(k string) string { return r.GitConfig(a.ctx, k) })
+	if err != nil {
+		return "", usage(errors.New("cannot tell who requests: pass --requester ID, or --key KEYSPEC (or set GROUNDZERO_KEY)"), "")
+	}
+	fpr, err := sign.Fingerprint(a.ctx, spec)
+	if err != nil {
+		return "", usage(err, "")
+	}
+	chain, err := signers.Load(r)
+	if err != nil {
+		return "", registryError(err)
+	}
+	s := chain.Current().FindByFingerprint(fpr)
+	if s == nil {
+		return "", failed(fmt.Errorf("key %s is not in the signers registry", fpr), "only registered signers may request an intent")
+	}
+	return s.ID, nil
+}
+
+func (a *app) intentNewCmd() *cobra.Command {
+	var env, action, reason, ticket, ttlFlag, planFile, requester, keySpec string
+	c := &cobra.Command{
+		Use:   "new --env ENV --action ACTION --reason TEXT",
+		Short: "write a new intent to governance/intents/<id>.json",
+		Long: `new writes an unsigned intent: a canonical JSON record of kind
+groundzero.intent/v1 that names the environment, the action (bootstrap,
+apply, destroy, revoke or break-glass), the reason and ticket, the requester,
+the repository's commit and tag, its lifetime (--ttl, default and maximum from
+policy.yaml) and a random nonce. With --plan it is bound to that saved plan's
+SHA-256. Its path is printed; signers then run ` + "`groundzero intent sign`" + `.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			pol, err := a.loadPolicy(r)
+			if err != nil {
+				return err
+			}
+			if env, err = resolveEnv(pol, env); err != nil {
+				return err
+			}
+			ttl, _ := policy.ParseDuration(pol.Gates.Intent.DefaultTTL)
+			maxTTL, _ := policy.ParseDuration(pol.Gates.Intent.MaxTTL)
+			if ttlFlag != "" {
+				if ttl, err = policy.ParseDuration(ttlFlag); err != nil || ttl <= 0 {
+					return usage(fmt.Errorf("--ttl %q is not a duration such as 4h or 1d", ttlFlag), "")
+				}
+			}
+			if ttl > maxTTL {
+				return usage(fmt.Errorf("--ttl %s is longer than the policy's max_ttl of %s", ttl, maxTTL), "ask for a shorter lifetime, or change gates.intent.max_ttl through review")
+			}
+			if requester == "" {
+				if requester, err = a.requesterID(r, keySpec); err != nil {
+					return err
+				}
+			}
+			head, err := gittag.Head(a.ctx, r)
+			if err != nil {
+				return usage(errors.New("the repository has no commit"), "commit the governed files first")
+			}
+			tag := ""
+			if names, err := gittag.AtHead(a.ctx, r); err == nil && len(names) > 0 {
+				sort.Strings(names)
+				tag = names[0]
+			}
+			in, err := intent.New(env, action, reason, ticket, requester, head, tag, a.now, ttl)
+			if err != nil {
+				return usage(err, "")
+			}
+			if planFile != "" {
+				if in.PlanSHA256, err = sha256File(planFile); err != nil {
+					return usage(err, "")
+				}
+			}
+			data, err := in.Marshal()
+			if err != nil {
+				return usage(err, "")
+			}
+			p := path.Join(repo.IntentsDir, in.ID+".json")
+			if err := r.WriteFile(p, data); err != nil {
+				return usage(err, "")
+			}
+			fmt.Fprintln(a.stdout, p)
+			a.info("intent %s: %s on %s, requested by %s, expires %s", in.ID, in.Action, in.Env, in.Requester, in.Expires)
+			rec := a.recorder(r)
+			rec.add("intent.new", in.ID, map[string]any{"env": in.Env, "action": in.Action, "requester": in.Requester, "reason": in.Reason,
+				"ticket": in.Ticket, "commit": in.Commit, "expires": in.Expires, "plan_sha256": in.PlanSHA256, "record_sha256": sha256hex(data)})
+			return rec.flush(nil)
+		},
+	}
+	c.Flags().StringVar(&env, "env", "", "environment (declared in policy.yaml)")
+	c.Flags().StringVar(&action, "action", "", "bootstrap, apply, destroy, revoke or break-glass")
+	c.Flags().StringVar(&reason, "reason", "", "why this change is needed")
+	c.Flags().StringVar(&ticket, "ticket", "", "change ticket reference")
+	c.Flags().StringVar(&ttlFlag, "ttl", "", "lifetime, such as 4h or 1d (default and maximum from policy.yaml)")
+	c.Flags().StringVar(&planFile, "plan", "", "bind the intent to this saved plan")
+	c.Flags().StringVar(&requester, "requester", "", "signer id of the requester (default: the owner of --key)")
+	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC identifying the requester (default GROUNDZERO_KEY, then git's user.signingkey)")
+	return c
+}
+
+// readIntent reads an intent file given on the command line.
+func readIntent(r *repo.Repo, file string) (*intent.Intent, []byte, string, error) {
+	rel := file
+	if abs, err := absRel(r, file); err == nil {
+		rel = abs
+	}
+	data, err := r.ReadFile(rel, record.MaxSize)
+	if err != nil {
+		return nil, nil, rel, usage(err, "give the path of an intent in governance/intents/")
+	}
+	in, err := intent.Parse(data)
+	if err != nil {
+		return nil, nil, rel, failed(fmt.Errorf("%s: %w", rel, err), "intents are written by `groundzero intent new` and never edited by hand")
+	}
+	if want := path.Join(repo.IntentsDir, in.ID+".json"); rel != want {
+		return nil, nil, rel, failed(fmt.Errorf("%s holds intent %s, which belongs at %s", rel, in.ID, want), "")
+	}
+	return in, data, rel, nil
+}
+
+// absRel turns a path given by the user into a repository-relative one.
+func absRel(r *repo.Repo, p string) (string, error) {
+	abs, err := filepathAbs(p)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepathRel(r.Root, abs)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("%s is outside the repository", p)
+	}
+	return rel, nil
+}
+
+func (a *app) signIntent(r *repo.Repo, rel string, data []byte, keySpec string, in *intent.Intent, action string, extra map[string]any) error {
+	s, _, err := a.signer(r, keySpec)
+	if err != nil {
+		return err
+	}
+	sig, err := s.Sign(a.ctx, data, intent.Kind)
+	if err != nil {
+		return usage(err, "check that the key is available to gpg, ssh-keygen or the file given")
+	}
+	p, err := sigfile.Add(r, rel, sig)
+	if err != nil {
+		return usage(err, "")
+	}
+	fmt.Fprintln(a.stdout, p)
+	rec := a.recorder(r)
+	rec.as(s, sig)
+	if rec.actor == in.Requester && (action == "intent.sign" || action == "intent.approve") {
+		a.info("note: you requested intent %s; whether your own signature counts depends on gates.approvals.%s.requester_counts", in.ID, in.Action)
+	}
+	details := map[string]any{"key": sig.Issuer(), "record_sha256": sha256hex(data)}
+	for k, v := range extra {
+		details[k] = v
+	}
+	rec.add(action, in.ID, details)
+	return rec.flush(nil)
+}
+
+func (a *app) intentSignCmd() *cobra.Command {
+	var keySpec string
+	c := &cobra.Command{
+		Use:   "sign FILE [--key KEYSPEC]",
+		Short: "add the caller's signature to an intent",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			in, data, rel, err := readIntent(r, args[0])
+			if err != nil {
+				return err
+			}
+			return a.signIntent(r, rel, data, keySpec, in, "intent.sign", nil)
+		},
+	}
+	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	return c
+}
+
+func (a *app) intentApproveCmd() *cobra.Command {
+	var keySpec, planFile string
+	c := &cobra.Command{
+		Use:   "approve FILE --plan PLANFILE [--key KEYSPEC]",
+		Short: "sign an intent bound to the SHA-256 of a saved plan",
+		Long: `approve signs an intent only for one saved plan. An intent not yet bound
+to a plan (and not yet signed) is bound to PLANFILE first; an intent bound to
+another plan is refused.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if planFile == "" {
+				return usage(errors.New("--plan is required"), "give the saved plan written by `groundzero plan`")
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			in, data, rel, err := readIntent(r, args[0])
+			if err != nil {
+				return err
+			}
+			sum, err := sha256File(planFile)
+			if err != nil {
+				return usage(err, "")
+			}
+			switch {
+			case in.PlanSHA256 == sum:
+			case in.PlanSHA256 != "":
+				return failed(fmt.Errorf("intent %s approves plan sha256:%s, not %s (sha256:%s)", in.ID, in.PlanSHA256[:16], planFile, sum[:16]),
+					"review the plan the intent names, or create a new intent for this plan")
+			default:
+				if sigs, _ := sigfile.Load(r, rel); len(sigs) > 0 {
+					return failed(fmt.Errorf("intent %s is signed already without a plan; binding it now would void those signatures", in.ID),
+						"create a new intent with `groundzero intent new --plan`")
+				}
+				in.PlanSHA256 = sum
+				if data, err = in.Marshal(); err != nil {
+					return usage(err, "")
+				}
+				if err := r.WriteFile(rel, data); err != nil {
+					return usage(err, "")
+				}
+				a.info("intent %s is now bound to plan sha256:%s", in.ID, sum)
+			}
+			return a.signIntent(r, rel, data, keySpec, in, "intent.approve", map[string]any{"plan_sha256": sum})
+		},
+	}
+	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	c.Flags().StringVar(&planFile, "plan", "", "the saved plan being approved")
+	return c
+}
+
+type intentStatus struct {
+	ID        string   `json:"id"`
+	File      string   `json:"file"`
+	Env       string   `json:"env"`
+	Action    string   `json:"action"`
+	Requester string   `json:"requester"`
+	Expires   string   `json:"expires"`
+	Plan      string   `json:"plan_sha256,omitempty"`
+	Valid     bool     `json:"valid"`
+	Approvers []string `json:"approvers,omitempty"`
+	Problem   string   `json:"problem,omitempty"`
+}
+
+// judgeIntent verifies an intent against the repository and the trail as they
+// are now.
+func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, planSHA string) (*intent.Verified, error) {
+	pol, err := a.loadPolicy(r)
+	if err != nil {
+		return nil, err
+	}
+	reg, _, err := a.trustedRegistry(r, "")
+	if err != nil {
+		return nil, err
+	}
+	head, err := gittag.Head(a.ctx, r)
+	if err != nil {
+		return nil, usage(err, "")
+	}
+	store, err := a.openStore(r, "")
+	if err != nil {
+		return nil, err
+	}
+	used, newest, err := a.trailFacts(store)
+	if err != nil {
+		return nil, usage(err, "")
+	}
+	sigs, err := sigfile.Load(r, rel)
+	if err != nil {
+		return nil, failed(err, "")
+	}
+	maxTTL, _ := policy.ParseDuration(pol.Gates.Intent.MaxTTL)
+	if planSHA == "" {
+		planSHA = in.PlanSHA256
+	}
+	return intent.Verify(in, data, sigs, reg, pol.Gates.Approvals[in.Action], intent.Expect{
+		Env: in.Env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: newest, MaxTTL: maxTTL,
+		Used: func(n string) int64 {
+			if seq, ok := used[n]; ok {
+				return seq
+			}
+			return -1
+		},
+	})
+}
+
+func (a *app) intentVerifyCmd() *cobra.Command {
+	var format, planFile string
+	c := &cobra.Command{
+		Use:   "verify FILE [--plan PLANFILE]",
+		Short: "check an intent: commit, lifetime, nonce and approvals",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(format, "text", "json"); err != nil {
+				return err
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			in, data, rel, err := readIntent(r, args[0])
+			if err != nil {
+				return err
+			}
+			planSHA := ""
+			if planFile != "" {
+				if planSHA, err = sha256File(planFile); err != nil {
+					return usage(err, "")
+				}
+			}
+			v, verr := a.judgeIntent(r, in, data, rel, planSHA)
+			var e *Error
+			if errors.As(verr, &e) {
+				return e
+			}
+			st := intentStatus{ID: in.ID, File: rel, Env: in.Env, Action: in.Action, Requester: in.Requester, Expires: in.Expires, Plan: in.PlanSHA256, Valid: verr == nil}
+			if verr != nil {
+				st.Problem = verr.Error()
+			} else {
+				st.Approvers = v.Approvers
+			}
+			if format == "json" {
+				a.printJSON(st)
+			} else if verr == nil {
+				fmt.Fprintf(a.stdout, "VALID  %s: %s on %s, requested by %s, approved by %s, expires %s\n", in.ID, in.Action, in.Env, in.Requester, strings.Join(v.Approvers, ", "), in.Expires)
+			} else {
+				fmt.Fprintf(a.stdout, "INVALID  %s: %v\n", in.ID, verr)
+			}
+			if verr != nil {
+				return failed(fmt.Errorf("intent %s: %w", in.ID, verr), intentHint(verr))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	c.Flags().StringVar(&planFile, "plan", "", "the saved plan the intent must approve")
+	return c
+}
+
+func intentHint(err error) string {
+	var (
+		mm *intent.MismatchError
+		ex *intent.ExpiredError
+		us *intent.UsedError
+		ap *intent.ApprovalError
+		ck *intent.ClockError
+	)
+	switch {
+	case errors.As(err, &mm):
+		return "create an intent for this environment, action, commit and plan"
+	case errors.As(err, &ex), errors.As(err, &us):
+		return "create a new intent and have it approved again"
+	case errors.As(err, &ap):
+		return "more people with the required roles sign it: `groundzero intent sign FILE --key KEYSPEC`"
+	case errors.As(err, &ck):
+		return "fix the system clock"
+	}
+	return ""
+}
+
+func (a *app) intentListCmd() *cobra.Command {
+	var format string
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "list intents with their status",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(format, "text", "json"); err != nil {
+				return err
+			}
+			r, err := a.repo()
+			if err != nil {
+				return err
+			}
+			entries, err := os.ReadDir(r.Abs(repo.IntentsDir))
+			if err != nil && !os.IsNotExist(err) {
+				return usage(err, "")
+			}
+			list := []intentStatus{}
+			for _, e := range entries {
+				if !strings.HasSuffix(e.Name(), ".json") {
+					continue
+				}
+				rel := path.Join(repo.IntentsDir, e.Name())
+				data, err := r.ReadFile(rel, record.MaxSize)
+				if err != nil {
+					continue
+				}
+				in, err := intent.Parse(data)
+				if err != nil {
+					list = append(list, intentStatus{File: rel, Problem: err.Error()})
+					continue
+				}
+				st := intentStatus{ID: in.ID, File: rel, Env: in.Env, Action: in.Action, Requester: in.Requester, Expires: in.Expires, Plan: in.PlanSHA256}
+				v, verr := a.judgeIntent(r, in, data, rel, "")
+				var ce *Error
+				if errors.As(verr, &ce) {
+					return ce
+				}
+				if verr != nil {
+					st.Problem = verr.Error()
+				} else {
+					st.Valid, st.Approvers = true, v.Approvers
+				}
+				list = append(list, st)
+			}
+			if format == "json" {
+				return a.printJSON(list)
+			}
+			for _, s := range list {
+				status := "valid"
+				if !s.Valid {
+					status = "invalid: " + s.Problem
+				}
+				fmt.Fprintf(a.stdout, "%s  %-11s %-8s %-10s %s\n", s.ID, s.Action, s.Env, s.Requester, status)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	return c
+}
