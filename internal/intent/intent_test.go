@@ -1,0 +1,204 @@
+package intent_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/groundzero/groundzero/internal/intent"
+	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/sign"
+	"github.com/groundzero/groundzero/internal/signature"
+	"github.com/groundzero/groundzero/internal/signers"
+)
+
+const commit = "0123456789abcdef0123456789abcdef01234567"
+
+var now = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+
+type people struct {
+	reg  *signers.Registry
+	keys map[string]sign.Signer
+}
+
+// newPeople makes a registry of SSH signers with the given roles.
+func newPeople(t *testing.T, roles map[string]string) *people {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+	p := &people{keys: map[string]sign.Signer{}}
+	yaml := "version: 1\nsigners:\n"
+	for id, r := range roles {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, _ := ssh.MarshalPrivateKey(priv, id)
+		kp := filepath.Join(dir, id)
+		os.WriteFile(kp, pem.EncodeToMemory(block), 0o600)
+		sp, _ := ssh.NewPublicKey(pub)
+		os.WriteFile(filepath.Join(dir, "keys", id+".pub"), ssh.MarshalAuthorizedKey(sp), 0o644)
+		yaml += fmt.Sprintf("  - id: %s\n    roles: [%s]\n    keys: [{file: keys/%s.pub, fingerprint: %q}]\n", id, r, id, ssh.FingerprintSHA256(sp))
+		s, err := sign.New(sign.Spec{Kind: "file", Value: kp}, func() time.Time { return now })
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.keys[id] = s
+	}
+	reg, err := signers.Parse("signers.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.LoadKeys(func(rel string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, rel)) }); err != nil {
+		t.Fatal(err)
+	}
+	p.reg = reg
+	return p
+}
+
+func (p *people) sign(t *testing.T, data []byte, ids ...string) []*signature.Signature {
+	t.Helper()
+	var out []*signature.Signature
+	for _, id := range ids {
+		s, err := p.keys[id].Sign(context.Background(), data, intent.Kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func rules() map[string]policy.Approval { return policy.DefaultApprovals() }
+
+func expect(in *intent.Intent) intent.Expect {
+	return intent.Expect{Env: in.Env, Action: in.Action, Commit: commit, PlanSHA256: in.PlanSHA256, Now: now.Add(time.Hour),
+		MaxTTL: 72 * time.Hour, Used: func(string) int64 { return -1 }}
+}
+
+func newIntent(t *testing.T, action string) (*intent.Intent, []byte) {
+	t.Helper()
+	in, err := intent.New("prod", action, "rotate the key", "CHG-1", "alice", commit, "v1", now, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := in.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := intent.Parse(data)
+	if err != nil || *back != *in {
+		t.Fatalf("Parse(Marshal(in)) = %+v, %v", back, err)
+	}
+	return in, data
+}
+
+func TestApprovalRules(t *testing.T) {
+	p := newPeople(t, map[string]string{"alice": "operator, security", "bob": "approver", "carol": "operator", "dan": "operator", "eve": "ci"})
+	in, data := newIntent(t, "bootstrap")
+	cases := []struct {
+		name   string
+		signer []string
+		ok     bool
+		want   string
+	}{
+		{"unsigned", nil, false, "has 0"},
+		{"one approver", []string{"bob"}, false, "has 1 (bob)"},
+		{"requester and one approver", []string{"alice", "bob"}, false, `signer "alice" does not count`},
+		{"two operators, no approver", []string{"carol", "dan"}, false, "none of whom is approver or security"},
+		{"same signature twice", []string{"bob", "bob"}, false, "has 1 (bob)"},
+		{"a ci identity", []string{"bob", "eve"}, false, `signer "eve" has roles [ci]`},
+		{"operator and approver", []string{"carol", "bob"}, true, ""},
+	}
+	for _, c := range cases {
+		_, err := intent.Verify(in, data, p.sign(t, data, c.signer...), p.reg, rules()["bootstrap"], expect(in))
+		if c.ok && err != nil || !c.ok && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: Verify = %v, want ok=%v %q", c.name, err, c.ok, c.want)
+		}
+		var ae *intent.ApprovalError
+		if !c.ok && !errors.As(err, &ae) {
+			t.Errorf("%s: error %T is not an ApprovalError", c.name, err)
+		}
+	}
+	// An apply needs one operator, and the requester may be that operator.
+	ap, apData := newIntent(t, "apply")
+	if _, err := intent.Verify(ap, apData, p.sign(t, apData, "alice"), p.reg, rules()["apply"], expect(ap)); err != nil {
+		t.Errorf("apply by its requester-operator: %v", err)
+	}
+}
+
+func TestBindingAndTime(t *testing.T) {
+	p := newPeople(t, map[string]string{"alice": "operator", "bob": "approver", "carol": "operator"})
+	in, data := newIntent(t, "bootstrap")
+	sigs := p.sign(t, data, "bob", "carol")
+	rule := rules()["bootstrap"]
+	check := func(name string, mutate func(*intent.Expect), target any) {
+		t.Helper()
+		x := expect(in)
+		mutate(&x)
+		_, err := intent.Verify(in, data, sigs, p.reg, rule, x)
+		if err == nil || !errors.As(err, target) {
+			t.Errorf("%s: Verify = %v, want %T", name, err, target)
+		}
+	}
+	var mm *intent.MismatchError
+	var ex *intent.ExpiredError
+	var ck *intent.ClockError
+	var us *intent.UsedError
+	check("other env (T7)", func(x *intent.Expect) { x.Env = "dev" }, &mm)
+	check("other action", func(x *intent.Expect) { x.Action = "destroy" }, &mm)
+	check("other commit (T7)", func(x *intent.Expect) { x.Commit = strings.Repeat("f", 40) }, &mm)
+	check("expired (T6)", func(x *intent.Expect) { x.Now = now.Add(25 * time.Hour) }, &ex)
+	check("not yet valid", func(x *intent.Expect) { x.Now = now.Add(-time.Hour) }, &ex)
+	check("lifetime over the policy's maximum", func(x *intent.Expect) { x.MaxTTL = time.Hour }, &ex)
+	check("clock behind the trail (T24)", func(x *intent.Expect) { x.TrailTime = now.Add(3 * time.Hour) }, &ck)
+	check("consumed (T3)", func(x *intent.Expect) { x.Used = func(string) int64 { return 7 } }, &us)
+	if _, err := intent.Verify(in, data, sigs, p.reg, rule, expect(in)); err != nil {
+		t.Fatalf("valid intent: %v", err)
+	}
+	// Bound to a plan: only that plan.
+	bound, _ := intent.New("prod", "bootstrap", "r", "", "alice", commit, "", now, time.Hour)
+	bound.PlanSHA256 = strings.Repeat("a", 64)
+	bdata, _ := bound.Marshal()
+	x := expect(bound)
+	x.PlanSHA256 = strings.Repeat("b", 64)
+	if _, err := intent.Verify(bound, bdata, p.sign(t, bdata, "bob", "carol"), p.reg, rule, x); !errors.As(err, &mm) {
+		t.Errorf("other plan: %v", err)
+	}
+}
+
+func TestTokenIsStable(t *testing.T) {
+	in := &intent.Intent{ID: "20261129T100000Z-0a1b2c3d", Env: "prod"}
+	if got := in.Token(); got != in.Token() || !strings.HasPrefix(got, "prod-") || len(got) != len("prod-")+6 {
+		t.Fatalf("Token = %q", got)
+	}
+	other := &intent.Intent{ID: "20261129T100000Z-0a1b2c3e", Env: "prod"}
+	if other.Token() == in.Token() {
+		t.Fatal("different intents share a token")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	in, _ := intent.New("prod", "apply", "reason", "T-1", "alice", commit, "v1", now, time.Hour)
+	good, _ := in.Marshal()
+	f.Add(good)
+	f.Add([]byte(`{"kind":"groundzero.lock/v1"}`))
+	f.Add([]byte(strings.Replace(string(good), `"env":"prod"`, `"env":"prod","env":"dev"`, 1)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := intent.Parse(data)
+		if err != nil {
+			return
+		}
+		out, err := in.Marshal()
+		if err != nil || string(out) != strings.TrimSuffix(string(data), "\n")+"\n" {
+			t.Fatalf("Parse accepted %q, which re-encodes to %q", data, out)
+		}
+	})
+}
