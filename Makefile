@@ -28,6 +28,7 @@ fuzz:
 test: unit fuzz
 
 demo: deps build
+	@scripts/tools tofu
 	@scripts/demo
 
 bench: tools build

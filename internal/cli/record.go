@@ -52,6 +52,22 @@ func (rec *recorder) as(s sign.Signer, sig *signature.Signature) {
 	rec.actor = "key:" + sig.Issuer()
 }
 
+// keyOwner names the registered signer who owns the key a spec names, or "".
+func (rec *recorder) keyOwner(spec sign.Spec) string {
+	fpr, err := sign.Fingerprint(rec.a.ctx, spec)
+	if err != nil {
+		return ""
+	}
+	chain, err := signers.Load(rec.r)
+	if err != nil {
+		return ""
+	}
+	if s := chain.Current().FindByFingerprint(fpr); s != nil {
+		return s.ID
+	}
+	return ""
+}
+
 func (a *app) defaultActor() string {
 	if v := a.getenv("GROUNDZERO_ACTOR"); v != "" {
 		return v
@@ -139,6 +155,9 @@ func (rec *recorder) write() error {
 		spec, err := sign.Resolve("", a.getenv, func(k string) string { return rec.r.GitConfig(a.ctx, k) })
 		if err == nil {
 			rec.signer, _ = sign.New(spec, func() time.Time { return a.now })
+			if rec.actor == "" && a.getenv("GROUNDZERO_ACTOR") == "" {
+				rec.actor = rec.keyOwner(spec)
+			}
 		}
 	}
 	signed, err := rec.commit(store)
