@@ -139,7 +139,7 @@ can verify offline with stock tools.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", "", "run as if started in `DIR`")
+	root.PersistentFlags().StringVarP(&a.dir, "repo", "C", "", "run as if started in `DIR` (the governed repository)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usage(err, "see `"+c.CommandPath()+" --help`")
 	})

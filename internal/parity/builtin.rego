@@ -25,25 +25,29 @@ deny contains v if {
 	v := violation(r.address, "allowed-type", sprintf("a type in resources.allowed (%s)", [concat(", ", pol.allowed)]), r.type)
 }
 
+regions := {r | some r in env.regions}
+
 deny contains v if {
-	count(env.regions) > 0
+	count(regions) > 0
 	some r in input.resources
 	r.region != ""
-	not r.region in env.regions
+	not regions[r.region]
 	v := violation(r.address, "region", sprintf("a region of environment %s (%s)", [env.name, concat(", ", env.regions)]), r.region)
 }
 
+# Tag values are strings, so r.tags[key] is undefined exactly when the tag is
+# missing; is_object skips types that take no tags (tags is null).
 deny contains v if {
 	some r in input.resources
-	r.tags != null
+	is_object(r.tags)
 	some key, pattern in env.tags
-	not key in object.keys(r.tags)
+	not r.tags[key]
 	v := violation(r.address, "required-tag", sprintf("tag %q matching %s", [key, pattern]), "no such tag")
 }
 
 deny contains v if {
 	some r in input.resources
-	r.tags != null
+	is_object(r.tags)
 	some key, pattern in env.tags
 	value := r.tags[key]
 	not regex.match(pattern, value)

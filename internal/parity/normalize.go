@@ -18,7 +18,7 @@ import (
 )
 
 // toValue converts the input to OPA's value form without a JSON round trip.
-func toValue(in *Input) (ast.Value, error) {
+func toValue(in *Input, withValues bool) (ast.Value, error) {
 	res := make([]any, len(in.Resources))
 	for i, r := range in.Resources {
 		var tags any
@@ -33,9 +33,9 @@ func toValue(in *Input) (ast.Value, error) {
 		for j, a := range r.Actions {
 			actions[j] = a
 		}
-		values := any(r.Values)
-		if r.Values == nil {
-			values = map[string]any{}
+		values := any(map[string]any{})
+		if withValues && r.Values != nil {
+			values = r.Values
 		}
 		res[i] = map[string]any{
 			"address": r.Address, "type": r.Type, "provider": r.Provider, "actions": actions,

@@ -38,7 +38,8 @@ var builtinRego string
 // CustomPackage is the package custom rules must declare.
 const CustomPackage = "groundzero.custom"
 
-// Resource is a normalised resource.
+// Resource is a normalised resource. Values are the raw attributes; the
+// rules see them only when custom rules are loaded.
 type Resource struct {
 	Address  string            `json:"address"`
 	Type     string            `json:"type"`
@@ -86,6 +87,9 @@ func (e *RegoError) Error() string { return e.File + ": " + e.Msg }
 type Engine struct {
 	query rego.PreparedEvalQuery
 	Env   string
+	// withValues passes each resource's raw values to the rules; only
+	// custom rules read them, so without custom rules they are left out.
+	withValues bool
 }
 
 // backendTypes maps a backend kind to the OpenTofu backend types that serve it.
@@ -183,7 +187,7 @@ func New(ctx context.Context, p *policy.Policy, env string, custom []*ast.Module
 	if err != nil {
 		return nil, &RegoError{File: "governance/rego", Msg: regoMsg(err)}
 	}
-	return &Engine{query: pq, Env: env}, nil
+	return &Engine{query: pq, Env: env, withValues: len(custom) > 0}, nil
 }
 
 func orEmpty(s []string) []any {
@@ -204,7 +208,7 @@ func orEmptyMap(m map[string]string) map[string]any {
 
 // Check evaluates the rules on in and returns the violations, sorted.
 func (e *Engine) Check(ctx context.Context, in *Input) ([]Violation, error) {
-	iv, err := toValue(in)
+	iv, err := toValue(in, e.withValues)
 	if err != nil {
 		return nil, err
 	}

@@ -286,3 +286,23 @@ resource "terraform_data" "bad" {
 		t.Fatalf("violations = %q, want %q", got, want)
 	}
 }
+
+// BenchmarkCheck10k evaluates the built-in rules on a generated plan of
+// 10,000 AWS resources (bench/genplan).
+func BenchmarkCheck10k(b *testing.B) {
+	out, err := exec.Command("go", "run", "../../bench/genplan", "-n", "10000").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := engine(b, policyYAML, nil)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p, err := parity.ParsePlan(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Check(context.Background(), parity.FromPlan(p)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -298,7 +298,7 @@ gates:
 environments:
   - name: %[2]s
     # backend: %[1]s      # defaults to backend.kind
-    regions: []           # allowed regions; empty allows none to be declared
+    regions: []           # allowed regions; empty means any region
     # confirm: true       # two-step confirmation (typed token, then APPLY)
     naming: {}            # resource type -> regular expression for its name
     tags: {}              # required tag -> regular expression for its value
