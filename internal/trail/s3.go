@@ -237,34 +237,67 @@ func (s *S3) list(ctx context.Context, dir, after string) ([]string, error) {
 	return names, nil
 }
 
-// Head lists the entries (from the last count this process saw) and reads
-// the newest one.
+// exists reports whether an object exists.
+func (s *S3) exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// entrySeqs lists the entries from seq first on. A listing is taken as a
+// hint: a key it skips (some S3-compatible stores list an object late) is
+// checked directly. A real gap is an error when strict, and is left for
+// verification to report otherwise.
+func (s *S3) entrySeqs(ctx context.Context, first int64, strict bool) ([]int64, error) {
+	after := ""
+	if first > 0 {
+		after = entryKey(first - 1)
+	}
+	names, err := s.list(ctx, "entries", after)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []int64
+	n := first
+	for _, name := range names {
+		seq, err := strconv.ParseInt(name, 10, 64)
+		if err != nil || entryKey(seq) != name {
+			return nil, fmt.Errorf("%s: unexpected object entries/%s", s.raw, name)
+		}
+		for ; n < seq; n++ {
+			ok, err := s.exists(ctx, s.key("entries", entryKey(n)))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				seqs = append(seqs, n)
+			} else if strict {
+				return nil, fmt.Errorf("%s: entries/%s found where entry %d was expected (an entry is missing)", s.raw, name, n)
+			}
+		}
+		seqs = append(seqs, seq)
+		n = seq + 1
+	}
+	return seqs, nil
+}
+
+// Head counts the entries (starting from the count this process last saw)
+// and reads the newest one.
 func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
 	s.mu.Lock()
 	known := s.known
 	s.mu.Unlock()
-	after := ""
-	if known > 0 {
-		after = entryKey(known - 2)
-	}
-	names, err := s.list(ctx, "entries", after)
+	first := max(known-1, 0)
+	seqs, err := s.entrySeqs(ctx, first, true)
 	if err != nil {
 		return 0, nil, err
 	}
-	n := known
-	if known > 0 {
-		n = known - 1
-	}
-	for _, name := range names {
-		seq, err := strconv.ParseInt(name, 10, 64)
-		if err != nil || entryKey(seq) != name {
-			return 0, nil, fmt.Errorf("%s: unexpected object entries/%s", s.raw, name)
-		}
-		if seq != n {
-			return 0, nil, fmt.Errorf("%s: entries/%s found where entry %d was expected (an entry is missing)", s.raw, name, n)
-		}
-		n++
-	}
+	n := first + int64(len(seqs))
 	if n == 0 {
 		return 0, nil, nil
 	}
@@ -297,9 +330,13 @@ func (s *S3) Append(ctx context.Context, first int64, prevLast []byte, lines [][
 
 // Entries fetches every entry in order, several at a time.
 func (s *S3) Entries(ctx context.Context) (io.ReadCloser, error) {
-	names, err := s.list(ctx, "entries", "")
+	seqs, err := s.entrySeqs(ctx, 0, false)
 	if err != nil {
 		return nil, err
+	}
+	names := make([]string, len(seqs))
+	for i, seq := range seqs {
+		names[i] = entryKey(seq)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
