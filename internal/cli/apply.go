@@ -14,11 +14,8 @@ import (
 
 	"github.com/groundzero/groundzero/internal/confirm"
 	"github.com/groundzero/groundzero/internal/gate"
-	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/parity"
-	"github.com/groundzero/groundzero/internal/policy"
-	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/tfrun"
 )
 
@@ -86,7 +83,13 @@ kept in the evidence store, and the resources created are recorded.`,
 				ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("the plan destroys %d resource(s), but intent %s is for %s; destroying needs an intent with action destroy", s.Destroy, in.ID, in.Action),
 					Hint: "create an intent with --action destroy and have it approved"}
 			default:
-				v, verr := a.verifyIntentFor(g, in, data, rel, planSHA)
+				var v *intent.Verified
+				var verr error
+				if g.genv.Trusted {
+					v, verr = a.verifyIntent(g.r, g.pol, g.genv.Registry(), in, data, rel, g.env, planSHA)
+				} else {
+					verr = errors.New("the signers registry is not trusted")
+				}
 				var ce *Error
 				if errors.As(verr, &ce) {
 					return ce
@@ -146,40 +149,8 @@ kept in the evidence store, and the resources created are recorded.`,
 	c.Flags().StringVar(&planFile, "plan", "", "saved plan file (default .groundzero/plans/ENV.tfplan)")
 	c.Flags().StringVar(&intentFile, "intent", "", "the signed intent that authorises this apply")
 	c.Flags().StringVar(&tfBinary, "tf-binary", "", "tofu or terraform binary (default: GROUNDZERO_TF_BINARY, .tools/bin/tofu, then PATH)")
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+	trustRootFlag(c, &trustRoot)
 	return c
-}
-
-func (a *app) verifyIntentFor(g *governed, in *intent.Intent, data []byte, rel, planSHA string) (*intent.Verified, error) {
-	head, err := gittag.Head(a.ctx, g.r)
-	if err != nil {
-		return nil, usage(err, "")
-	}
-	store, err := a.openStore(g.r, "")
-	if err != nil {
-		return nil, err
-	}
-	used, newest, err := a.trailFacts(store)
-	if err != nil {
-		return nil, usage(err, "")
-	}
-	sigs, err := sigfile.Load(g.r, rel)
-	if err != nil {
-		return nil, err
-	}
-	if !g.genv.Trusted {
-		return nil, errors.New("the signers registry is not trusted")
-	}
-	maxTTL, _ := policy.ParseDuration(g.pol.Gates.Intent.MaxTTL)
-	return intent.Verify(in, data, sigs, g.genv.Registry(), g.pol.Gates.Approvals[in.Action], intent.Expect{
-		Env: g.env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: newest, MaxTTL: maxTTL,
-		Used: func(n string) int64 {
-			if seq, ok := used[n]; ok {
-				return seq
-			}
-			return -1
-		},
-	})
 }
 
 // confirmApply asks on the terminal; every outcome is recorded.

@@ -171,10 +171,10 @@ seq.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&storeURL, "store", "", "evidence store URL (default: evidence.store in policy.yaml)")
+	storeFlag(c, &storeURL)
 	c.Flags().StringVar(&trusted, "trusted-checkpoint", "", "a checkpoint `FILE` kept from earlier; the trail must extend it")
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	trustRootFlag(c, &trustRoot)
+	formatFlagVar(c, &format, "text", "json")
 	return c
 }
 
@@ -241,10 +241,10 @@ func (a *app) auditShowCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&storeURL, "store", "", "evidence store URL (default: evidence.store in policy.yaml)")
+	storeFlag(c, &storeURL)
 	c.Flags().StringVar(&since, "since", "", "only entries at or after this RFC 3339 time, or this long ago (24h, 7d)")
 	c.Flags().StringVar(&action, "action", "", "only entries with this action (or its sub-actions: gate, signers, manifest...)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlagVar(c, &format, "text", "json")
 	return c
 }
 
@@ -323,8 +323,8 @@ func (a *app) auditProveCmd() *cobra.Command {
 		},
 	}
 	c.Flags().Int64Var(&seq, "seq", -1, "the entry to prove")
-	c.Flags().StringVar(&storeURL, "store", "", "evidence store URL (default: evidence.store in policy.yaml)")
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+	storeFlag(c, &storeURL)
+	trustRootFlag(c, &trustRoot)
 	return c
 }
 
@@ -409,7 +409,7 @@ func (a *app) auditCheckProofCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+	trustRootFlag(c, &trustRoot)
 	return c
 }
 
@@ -488,7 +488,7 @@ truncates the segment to its last complete entry. Nothing else is changed.`,
 			return rec.flush(nil)
 		},
 	}
-	c.Flags().StringVar(&storeURL, "store", "", "evidence store URL (default: evidence.store in policy.yaml)")
+	storeFlag(c, &storeURL)
 	return c
 }
 
@@ -517,6 +517,6 @@ func (a *app) auditCheckpointCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	keyFlag(c, &keySpec)
 	return c
 }

@@ -54,8 +54,8 @@ on first use and check says so; --strict makes that a failure.`,
 	}
 	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")
 	c.Flags().BoolVar(&strict, "strict", false, "fail when no trust root is pinned")
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	trustRootFlag(c, &trustRoot)
+	formatFlagVar(c, &format, "text", "json")
 	return c
 }
 

@@ -176,6 +176,24 @@ func sha256hex(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
+// Shared flags, so that each reads and behaves the same in every command.
+
+func keyFlag(c *cobra.Command, v *string) {
+	c.Flags().StringVar(v, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+}
+
+func trustRootFlag(c *cobra.Command, v *string) {
+	c.Flags().StringVar(v, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+}
+
+func storeFlag(c *cobra.Command, v *string) {
+	c.Flags().StringVar(v, "store", "", "evidence store URL (default: evidence.store in policy.yaml)")
+}
+
+func formatFlagVar(c *cobra.Command, v *string, allowed ...string) {
+	c.Flags().StringVar(v, "format", allowed[0], "output format: "+strings.Join(allowed, ", "))
+}
+
 // formatFlag validates --format.
 func formatFlag(v string, allowed ...string) error {
 	for _, a := range allowed {

@@ -226,7 +226,7 @@ func (a *app) intentSignCmd() *cobra.Command {
 			return a.signIntent(r, rel, data, keySpec, in, "intent.sign", nil)
 		},
 	}
-	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	keyFlag(c, &keySpec)
 	return c
 }
 
@@ -277,7 +277,7 @@ another plan is refused.`,
 			return a.signIntent(r, rel, data, keySpec, in, "intent.approve", map[string]any{"plan_sha256": sum})
 		},
 	}
-	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	keyFlag(c, &keySpec)
 	c.Flags().StringVar(&planFile, "plan", "", "the saved plan being approved")
 	return c
 }
@@ -295,8 +295,8 @@ type intentStatus struct {
 	Problem   string   `json:"problem,omitempty"`
 }
 
-// judgeIntent verifies an intent against the repository and the trail as they
-// are now.
+// judgeIntent verifies an intent for its own environment and action against
+// the repository and the trail as they are now.
 func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, planSHA string) (*intent.Verified, error) {
 	pol, err := a.loadPolicy(r)
 	if err != nil {
@@ -306,6 +306,16 @@ func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, pla
 	if err != nil {
 		return nil, err
 	}
+	if planSHA == "" {
+		planSHA = in.PlanSHA256
+	}
+	return a.verifyIntent(r, pol, reg, in, data, rel, in.Env, planSHA)
+}
+
+// verifyIntent applies every intent rule for env: the commit is HEAD's, the
+// consumed nonces and the newest checkpoint time come from the audit trail.
+// A *Error is a usage problem; any other error is the intent's.
+func (a *app) verifyIntent(r *repo.Repo, pol *policy.Policy, reg *signers.Registry, in *intent.Intent, data []byte, rel, env, planSHA string) (*intent.Verified, error) {
 	head, err := gittag.Head(a.ctx, r)
 	if err != nil {
 		return nil, usage(err, "")
@@ -323,11 +333,8 @@ func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, pla
 		return nil, failed(err, "")
 	}
 	maxTTL, _ := policy.ParseDuration(pol.Gates.Intent.MaxTTL)
-	if planSHA == "" {
-		planSHA = in.PlanSHA256
-	}
 	return intent.Verify(in, data, sigs, reg, pol.Gates.Approvals[in.Action], intent.Expect{
-		Env: in.Env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: newest, MaxTTL: maxTTL,
+		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: newest, MaxTTL: maxTTL,
 		Used: func(n string) int64 {
 			if seq, ok := used[n]; ok {
 				return seq
@@ -385,7 +392,7 @@ func (a *app) intentVerifyCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlagVar(c, &format, "text", "json")
 	c.Flags().StringVar(&planFile, "plan", "", "the saved plan the intent must approve")
 	return c
 }
@@ -470,6 +477,6 @@ func (a *app) intentListCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlagVar(c, &format, "text", "json")
 	return c
 }

@@ -115,7 +115,7 @@ func (a *app) manifestSignCmd() *cobra.Command {
 			return rec.flush(nil)
 		},
 	}
-	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	keyFlag(c, &keySpec)
 	return c
 }
 
@@ -143,7 +143,7 @@ gates.manifest.approvals distinct approver or security signers.`,
 			return a.finishGates(r, env, format, []gate.Result{env.ManifestGate(a.ctx)})
 		},
 	}
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	trustRootFlag(c, &trustRoot)
+	formatFlagVar(c, &format, "text", "json")
 	return c
 }

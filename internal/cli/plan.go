@@ -210,7 +210,7 @@ and destroys, and prints them. The saved plan (default
 	c.Flags().StringVar(&dir, "dir", "", "configuration directory (default infra/bootstrap)")
 	c.Flags().StringVar(&out, "out", "", "saved plan file (default .groundzero/plans/ENV.tfplan)")
 	c.Flags().StringVar(&tfBinary, "tf-binary", "", "tofu or terraform binary (default: GROUNDZERO_TF_BINARY, .tools/bin/tofu, then PATH)")
-	c.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
+	trustRootFlag(c, &trustRoot)
 	c.Flags().BoolVar(&destroy, "destroy", false, "plan to destroy everything (needs an intent with action destroy)")
 	return c
 }

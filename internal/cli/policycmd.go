@@ -109,7 +109,7 @@ scanning.`,
 	c.Flags().StringVar(&planJSON, "plan", "", "plan JSON (from `tofu show -json PLANFILE`)")
 	c.Flags().StringVar(&dir, "dir", "", "configuration directory (default infra/bootstrap)")
 	c.Flags().StringVar(&env, "env", "", "environment (default: the only one)")
-	c.Flags().StringVar(&format, "format", "text", "output format: text, json or sarif")
+	formatFlagVar(c, &format, "text", "json", "sarif")
 	return c
 }
 

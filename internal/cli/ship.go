@@ -103,7 +103,7 @@ GROUNDZERO_SIEM_TOKEN.`,
 			return rec.flush(nil)
 		},
 	}
-	c.Flags().StringVar(&storeURL, "store", "", "evidence store URL (default: evidence.store in policy.yaml)")
+	storeFlag(c, &storeURL)
 	c.Flags().StringVar(&syslogURL, "syslog", "", "syslog receiver: tcp://HOST:PORT or tls://HOST:PORT")
 	c.Flags().StringVar(&httpURL, "http", "", "HTTPS endpoint that accepts newline-delimited JSON")
 	c.Flags().StringVar(&caFile, "ca", "", "PEM file of the CA that signed the receiver's certificate")

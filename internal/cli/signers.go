@@ -246,7 +246,7 @@ func (a *app) signersListCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	formatFlagVar(c, &format, "text", "json")
 	return c
 }
 
@@ -344,6 +344,6 @@ signers; version N+1 needs threshold of version N's.`,
 			return rec.flush(nil)
 		},
 	}
-	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	keyFlag(c, &keySpec)
 	return c
 }

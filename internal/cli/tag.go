@@ -40,8 +40,8 @@ pure Go; git verify-tag is not used.`,
 			return a.finishGates(r, env, format, []gate.Result{env.TagGate(a.ctx, ref)})
 		},
 	}
-	verify.Flags().StringVar(&trustRoot, "trust-root", "", "SHA-256 of the pinned signers registry version (default GROUNDZERO_TRUST_ROOT)")
-	verify.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	trustRootFlag(verify, &trustRoot)
+	formatFlagVar(verify, &format, "text", "json")
 	c.AddCommand(verify)
 	return c
 }
