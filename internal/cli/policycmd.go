@@ -187,21 +187,19 @@ func (a *app) policyTestCmd() *cobra.Command {
 				return usage(err, "")
 			}
 			pass, fail := 0, 0
-			var failures []string
 			for res := range ch {
+				pkg := strings.TrimPrefix(res.Package, "data.")
 				switch {
 				case res.Error != nil:
 					fail++
-					failures = append(failures, fmt.Sprintf("ERROR %s.%s: %v", res.Package, res.Name, res.Error))
-					fmt.Fprintf(a.stdout, "ERROR %s: %s.%s: %v\n", res.Location.File, res.Package, res.Name, res.Error)
+					fmt.Fprintf(a.stdout, "ERROR %s: %s.%s: %v\n", res.Location.File, pkg, res.Name, res.Error)
 				case res.Fail:
 					fail++
-					failures = append(failures, fmt.Sprintf("FAIL %s.%s", res.Package, res.Name))
-					fmt.Fprintf(a.stdout, "FAIL  %s: %s.%s\n", res.Location.File, res.Package, res.Name)
+					fmt.Fprintf(a.stdout, "FAIL  %s: %s.%s\n", res.Location.File, pkg, res.Name)
 				case res.Skip:
 				default:
 					pass++
-					fmt.Fprintf(a.stdout, "PASS  %s: %s.%s\n", res.Location.File, strings.TrimPrefix(res.Package, "data."), res.Name)
+					fmt.Fprintf(a.stdout, "PASS  %s: %s.%s\n", res.Location.File, pkg, res.Name)
 				}
 			}
 			fmt.Fprintf(a.stdout, "%d passed, %d failed\n", pass, fail)
