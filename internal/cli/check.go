@@ -3,11 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/parity"
+	"github.com/groundzero/groundzero/internal/repo"
 )
 
 func (a *app) trustRoot(flag string) string {
@@ -19,15 +22,16 @@ func (a *app) trustRoot(flag string) string {
 
 func (a *app) checkCmd() *cobra.Command {
 	var requireTag, strict bool
-	var trustRoot, format string
+	var trustRoot, format, envName string
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "run every static gate; the command a CI build calls",
 		Long: `check runs every gate that needs no cloud, in order: the policy file, the
 signers registry and its trust chain, the integrity manifest, and the signed
 release tag (with --require-tag, or when policy.yaml sets
-gates.require_tag). It prints one line per gate and fails the build when a
-governance artifact is missing or invalid.
+gates.require_tag), and the parity policy on the configuration in
+infra/bootstrap for --env (or the only environment). It prints one line per
+gate and fails the build when a governance artifact is missing or invalid.
 
 The registry chain is anchored by --trust-root or GROUNDZERO_TRUST_ROOT, which
 belongs in CI settings the repository cannot change. Without a pin, trust is
@@ -49,11 +53,19 @@ on first use and check says so; --strict makes that a failure.`,
 			if env.TagRequired(requireTag) {
 				results = append(results, env.TagGate(a.ctx, "HEAD"))
 			}
+			res, err := a.configParity(r, env, envName)
+			if err != nil {
+				return err
+			}
+			if res != nil {
+				results = append(results, *res)
+			}
 			return a.finishGates(r, env, format, results)
 		},
 	}
 	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")
 	c.Flags().BoolVar(&strict, "strict", false, "fail when no trust root is pinned")
+	c.Flags().StringVar(&envName, "env", "", "environment whose parity policy the configuration must meet (default: the only one)")
 	trustRootFlag(c, &trustRoot)
 	formatFlagVar(c, &format, "text", "json")
 	return c
@@ -107,4 +119,34 @@ func (a *app) report(format string, results []gate.Result) error {
 		}
 	}
 	return &Error{Code: code, Err: err, Hint: hint}
+}
+
+// configParity checks the configuration in infra/bootstrap against the parity
+// policy of the environment, when there is a configuration and a usable
+// policy; it returns nil when there is nothing to check.
+func (a *app) configParity(r *repo.Repo, env *gate.Env, name string) (*gate.Result, error) {
+	if env.Policy == nil {
+		return nil, nil
+	}
+	tf, _ := filepath.Glob(filepath.Join(r.Abs(repo.BootstrapDir), "*.tf"))
+	if len(tf) == 0 {
+		return nil, nil
+	}
+	name, err := resolveEnv(env.Policy, name)
+	if err != nil {
+		return nil, err
+	}
+	e, err := a.parityEngine(r, env.Policy, name)
+	if err != nil {
+		return nil, err
+	}
+	in, err := parity.FromConfig(r.Abs(repo.BootstrapDir))
+	if err != nil {
+		return &gate.Result{Name: "parity", Detail: err.Error(), Hint: "fix the configuration's syntax", Config: true}, nil
+	}
+	res, _, err := a.parityGate(e, "parity", in)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
 }
