@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -125,15 +123,6 @@ func (a *app) parityGate(e *parity.Engine, name string, in *parity.Input) (gate.
 	}
 	return gate.Result{Name: name, Detail: strings.Join(lines, "; "),
 		Hint: "change the configuration to meet governance/policy.yaml (or change the policy through review); `groundzero policy check` lists every violation"}, vs, nil
-}
-
-// writeJSONFile writes v as indented JSON.
-func writeJSONFile(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 func filepathAbs(p string) (string, error) { return filepath.Abs(p) }

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/parity"
+	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/signers"
 )
 
 func (a *app) policyCmd() *cobra.Command {
@@ -22,7 +24,7 @@ func (a *app) policyCmd() *cobra.Command {
 		Use:   "policy",
 		Short: "check the parity policy on configuration or a plan; test custom rules",
 	}
-	c.AddCommand(a.policyCheckCmd(), a.policyTestCmd())
+	c.AddCommand(a.policyCheckCmd(), a.policyTestCmd(), a.policySchemaCmd())
 	return c
 }
 
@@ -210,6 +212,33 @@ func (a *app) policyTestCmd() *cobra.Command {
 				return usage(errors.New("no tests found (test rules are named test_*)"), "")
 			}
 			return nil
+		},
+	}
+}
+
+func (a *app) policySchemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema [policy|signers]",
+		Short: "print the JSON Schema built into groundzero for policy.yaml or signers.yaml",
+		Long: `schema prints the JSON Schema that groundzero validates governance/policy.yaml
+(or, with "signers", governance/signers.yaml) against, for editors that check
+YAML as it is typed.`,
+		Args:      cobra.MaximumNArgs(1),
+		ValidArgs: []string{"policy", "signers"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			which := "policy"
+			if len(args) == 1 {
+				which = args[0]
+			}
+			switch which {
+			case "policy":
+				_, err := a.stdout.Write(policy.SchemaJSON())
+				return err
+			case "signers":
+				_, err := a.stdout.Write(signers.SchemaJSON())
+				return err
+			}
+			return usage(fmt.Errorf("no schema %q; give policy or signers", which), "")
 		},
 	}
 }

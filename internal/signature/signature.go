@@ -123,18 +123,6 @@ func (k *PublicKey) Summary() string {
 	return fmt.Sprintf("openpgp %s", k.Fingerprint)
 }
 
-// UserIDs returns the OpenPGP user IDs of the key (none for SSH keys).
-func (k *PublicKey) UserIDs() []string {
-	if k.entity == nil {
-		return nil
-	}
-	var ids []string
-	for name := range k.entity.Identities {
-		ids = append(ids, name)
-	}
-	return ids
-}
-
 // SSHKey returns the SSH public key, or nil for an OpenPGP key.
 func (k *PublicKey) SSHKey() ssh.PublicKey { return k.ssh }
 

@@ -41,7 +41,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -464,12 +463,3 @@ func Count(outcomes []Outcome, req Requirement) ([]string, error) {
 	return counted, nil
 }
 
-// SortedIDs returns the signer ids sorted.
-func (r *Registry) SortedIDs() []string {
-	ids := make([]string, 0, len(r.Signers))
-	for _, s := range r.Signers {
-		ids = append(ids, s.ID)
-	}
-	sort.Strings(ids)
-	return ids
-}

@@ -111,9 +111,6 @@ func TestParse(t *testing.T) {
 	if s := r.FindByFingerprint(fprC); s == nil || s.ID != "alice" {
 		t.Errorf("FindByFingerprint(%s) = %v, want alice", fprC, s)
 	}
-	if got := r.SortedIDs(); !reflect.DeepEqual(got, []string{"alice", "bob.ci"}) {
-		t.Errorf("SortedIDs() = %q, want [alice bob.ci]", got)
-	}
 	if len(r.Hash()) != 64 {
 		t.Errorf("Hash() = %q, want 64 hex digits", r.Hash())
 	}

@@ -35,19 +35,6 @@ func (e *ClockError) Error() string {
 	return fmt.Sprintf("the clock (%s) is earlier than the newest audit entry (%s)", e.Now.Format(time.RFC3339), e.Last.Format(time.RFC3339))
 }
 
-// LastTime returns the time of the trail's newest entry (zero when empty).
-func LastTime(ctx context.Context, s Store) (time.Time, error) {
-	_, last, err := s.Head(ctx)
-	if err != nil || last == nil {
-		return time.Time{}, err
-	}
-	e, err := audit.ParseEntry(last)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Parse(time.RFC3339, e.Time)
-}
-
 const maxAttempts = 200
 
 // lockedAppender is a store that can append under its own lock (a local
