@@ -462,4 +462,3 @@ func Count(outcomes []Outcome, req Requirement) ([]string, error) {
 	}
 	return counted, nil
 }
-
