@@ -120,8 +120,12 @@ func ParseEntry(line []byte) (*Entry, error) {
 	if e.Seq < 0 || len(e.Prev) != 64 {
 		return nil, errors.New("entry has a bad seq or prev")
 	}
-	if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
-		return nil, errors.New("entry has a bad time")
+	if t, err := time.Parse(time.RFC3339, e.Time); err != nil || t.UTC().Format(time.RFC3339) != e.Time {
+		return nil, errors.New("entry has a bad time (RFC 3339, UTC, whole seconds)")
+	}
+	// Every field is present: the entry re-encodes to its own bytes.
+	if out, err := e.Marshal(); err != nil || !bytes.Equal(out, line) {
+		return nil, errors.New("entry lacks one of its fields")
 	}
 	return &e, nil
 }

@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -104,11 +105,74 @@ func Parse(data []byte, v any) error {
 	if !bytes.Equal(canon, body) {
 		return &Error{"bytes differ from the canonical encoding (key order, spacing or escapes)"}
 	}
+	// encoding/json matches field names without regard to case, so "Env"
+	// would fill the field "env": a second reading of one record. Every key
+	// must be a field's exact name.
+	if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer {
+		var generic any
+		if err := json.Unmarshal(body, &generic); err == nil {
+			if err := exactKeys(generic, t.Elem()); err != nil {
+				return err
+			}
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return &Error{"does not match the record's fields: " + sanitize(err.Error())}
+	}
+	return nil
+}
+
+// exactKeys checks that every object key in v names a field of t exactly.
+func exactKeys(v any, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil // a type error, which decoding reports
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fields[name] = f.Type
+		}
+		for k, x := range m {
+			ft, ok := fields[k]
+			if !ok {
+				return &Error{fmt.Sprintf("unknown field %q", truncate(k))}
+			}
+			if err := exactKeys(x, ft); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if m, ok := v.(map[string]any); ok {
+			for _, x := range m {
+				if err := exactKeys(x, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if s, ok := v.([]any); ok {
+			for _, x := range s {
+				if err := exactKeys(x, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }

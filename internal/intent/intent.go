@@ -30,6 +30,7 @@
 package intent
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -113,6 +114,10 @@ func Parse(data []byte) (*Intent, error) {
 	if err := in.validate(); err != nil {
 		return nil, &MalformedError{err.Error()}
 	}
+	// Every field is present: the record re-encodes to its own bytes.
+	if out, err := in.Marshal(); err != nil || !bytes.Equal(bytes.TrimSuffix(out, []byte("\n")), bytes.TrimSuffix(data, []byte("\n"))) {
+		return nil, &MalformedError{"a field is missing"}
+	}
 	return &in, nil
 }
 
@@ -137,8 +142,8 @@ func (in *Intent) validate() error {
 	}
 	c, err1 := time.Parse(time.RFC3339, in.Created)
 	e, err2 := time.Parse(time.RFC3339, in.Expires)
-	if err1 != nil || err2 != nil || !e.After(c) {
-		return errors.New("bad created or expires")
+	if err1 != nil || err2 != nil || !e.After(c) || c.UTC().Format(time.RFC3339) != in.Created || e.UTC().Format(time.RFC3339) != in.Expires {
+		return errors.New("bad created or expires (RFC 3339, UTC, whole seconds)")
 	}
 	return nil
 }
