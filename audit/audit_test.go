@@ -327,6 +327,11 @@ func TestRFC6962Vectors(t *testing.T) {
 			if err := audit.CheckConsistency(cps[old], cps[size], proof); err != nil {
 				t.Errorf("CheckConsistency(%d, %d): %v", old, size, err)
 			}
+			if ours, err := audit.ProveConsistency(r, old, size); err != nil || len(ours) != len(proof) {
+				t.Errorf("ProveConsistency(%d, %d) = %d hashes, %v; want %d", old, size, len(ours), err, len(proof))
+			} else if err := audit.CheckConsistency(cps[old], cps[size], ours); err != nil {
+				t.Errorf("CheckConsistency(ProveConsistency(%d, %d)): %v", old, size, err)
+			}
 			for _, bad := range corrupt(proof) {
 				if audit.CheckConsistency(cps[old], cps[size], bad) == nil {
 					t.Errorf("corrupted consistency proof (%d, %d) accepted", old, size)

@@ -225,7 +225,10 @@ func (a *app) auditShowCmd() *cobra.Command {
 				}
 				return nil
 			})
-			if err != nil {
+			var torn *trail.TornError
+			if errors.As(err, &torn) {
+				a.info("%v; showing the complete entries (`groundzero audit repair` moves the torn bytes aside)", err)
+			} else if err != nil {
 				return failed(err, "")
 			}
 			if format == "json" {

@@ -20,6 +20,7 @@ import (
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sign"
 	"github.com/groundzero/groundzero/internal/strictyaml"
+	"github.com/groundzero/groundzero/internal/trail"
 )
 
 // Exit codes.
@@ -80,6 +81,9 @@ type app struct {
 	getenv func(string) string
 	now    time.Time // fixed once per invocation
 	dir    string    // -C
+
+	stores    map[string]trail.Store // opened evidence stores, by base and URL
+	histories map[trail.Store]*history
 }
 
 func (a *app) repo() (*repo.Repo, error) {

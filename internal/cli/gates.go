@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"time"
 
 	"github.com/groundzero/groundzero/audit"
 	"github.com/groundzero/groundzero/internal/gate"
@@ -11,28 +13,68 @@ import (
 
 const seenAction = "signers.seen"
 
-// lastSeen finds the newest registry version the trail recorded as in force.
-func (a *app) lastSeen(store trail.Store) (*gate.Seen, error) {
-	var seen *gate.Seen
-	err := trail.Scan(a.ctx, store, []byte(`"action":"`+seenAction+`"`), func(line []byte) error {
+// history is what commands read back from the audit trail, in one pass.
+type history struct {
+	seen   *gate.Seen       // newest registry version recorded as in force
+	used   map[string]int64 // consumed intent nonces, with the seq that consumed each
+	newest time.Time        // time of the newest checkpoint
+}
+
+var (
+	seenNeedle     = []byte(`"action":"` + seenAction + `"`)
+	consumedNeedle = []byte(`"action":"intent.consumed"`)
+)
+
+// history reads the trail once per command (appending forgets it).
+func (a *app) history(store trail.Store) (*history, error) {
+	if h := a.histories[store]; h != nil {
+		return h, nil
+	}
+	h := &history{used: map[string]int64{}}
+	err := trail.Scan(a.ctx, store, nil, func(line []byte) error {
+		if !bytes.Contains(line, seenNeedle) && !bytes.Contains(line, consumedNeedle) {
+			return nil
+		}
 		e, err := audit.ParseEntry(line)
-		if err != nil || e.Action != seenAction {
+		if err != nil {
 			return nil
 		}
-		var d struct {
-			Version int    `json:"version"`
-			SHA256  string `json:"sha256"`
-		}
-		raw, _ := json.Marshal(e.Details)
-		if json.Unmarshal(raw, &d) != nil || d.Version < 1 || len(d.SHA256) != 64 {
-			return nil
-		}
-		if seen == nil || d.Version >= seen.Version {
-			seen = &gate.Seen{Version: d.Version, SHA256: d.SHA256, Seq: e.Seq}
+		switch e.Action {
+		case seenAction:
+			var d struct {
+				Version int    `json:"version"`
+				SHA256  string `json:"sha256"`
+			}
+			raw, _ := json.Marshal(e.Details)
+			if json.Unmarshal(raw, &d) == nil && d.Version >= 1 && len(d.SHA256) == 64 && (h.seen == nil || d.Version >= h.seen.Version) {
+				h.seen = &gate.Seen{Version: d.Version, SHA256: d.SHA256, Seq: e.Seq}
+			}
+		case "intent.consumed":
+			if n, ok := e.Details["nonce"].(string); ok {
+				if _, dup := h.used[n]; !dup {
+					h.used[n] = e.Seq
+				}
+			}
 		}
 		return nil
 	})
-	return seen, err
+	if err != nil {
+		return nil, err
+	}
+	cps, err := store.Checkpoints(a.ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cps {
+		if cp, err := audit.ParseCheckpoint(c.Body); err == nil && cp.Time.After(h.newest) {
+			h.newest = cp.Time
+		}
+	}
+	if a.histories == nil {
+		a.histories = map[trail.Store]*history{}
+	}
+	a.histories[store] = h
+	return h, nil
 }
 
 // gates loads the gate environment, with the registry version the audit
@@ -42,11 +84,11 @@ func (a *app) gates(r *repo.Repo, trustRoot string, strict bool) (*gate.Env, err
 	if err != nil {
 		return nil, err
 	}
-	seen, err := a.lastSeen(store)
+	h, err := a.history(store)
 	if err != nil {
 		return nil, usage(err, "the evidence store must be readable")
 	}
-	return gate.Load(r, a.now, trustRoot, strict, seen), nil
+	return gate.Load(r, a.now, trustRoot, strict, h.seen), nil
 }
 
 // finishGates prints the results, records each one (and the registry version

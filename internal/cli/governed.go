@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/groundzero/groundzero/audit"
 	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/strictyaml"
-	"github.com/groundzero/groundzero/internal/trail"
 )
 
 // loadPolicy reads policy.yaml; a malformed policy is a usage error.
@@ -74,38 +71,6 @@ func (a *app) parityEngine(r *repo.Repo, p *policy.Policy, env string) (*parity.
 		return nil, usage(err, "")
 	}
 	return e, nil
-}
-
-// trailFacts returns, from the audit trail, the consumed intent nonces (with
-// the seq that consumed each) and the time of the newest checkpoint.
-func (a *app) trailFacts(store trail.Store) (map[string]int64, time.Time, error) {
-	used := map[string]int64{}
-	err := trail.Scan(a.ctx, store, []byte(`"action":"intent.consumed"`), func(line []byte) error {
-		e, err := audit.ParseEntry(line)
-		if err != nil || e.Action != "intent.consumed" {
-			return nil
-		}
-		if n, ok := e.Details["nonce"].(string); ok {
-			if _, seen := used[n]; !seen {
-				used[n] = e.Seq
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	var newest time.Time
-	cps, err := store.Checkpoints(a.ctx)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	for _, c := range cps {
-		if cp, err := audit.ParseCheckpoint(c.Body); err == nil && cp.Time.After(newest) {
-			newest = cp.Time
-		}
-	}
-	return used, newest, nil
 }
 
 // parityGate evaluates the rules and turns the violations into a gate result.

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"sort"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
+	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
@@ -31,16 +32,11 @@ func (a *app) intentCmd() *cobra.Command {
 }
 
 func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
+	sum, err := manifest.HashFile(p)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 1<<30))
-	if err != nil {
-		return "", err
-	}
-	return sha256hex(data), nil
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // requesterID finds the registry id of the key a KEYSPEC names.
@@ -49,19 +45,14 @@ func (a *app) requesterID(r *repo.Repo, keyFlag string) (string, error) {
 	if err != nil {
 		return "", usage(errors.New("cannot tell who requests: pass --requester ID, or --key KEYSPEC (or set GROUNDZERO_KEY)"), "")
 	}
-	fpr, err := sign.Fingerprint(a.ctx, spec)
+	id, err := a.keyOwner(r, spec)
 	if err != nil {
-		return "", usage(err, "")
+		return "", err
 	}
-	chain, err := signers.Load(r)
-	if err != nil {
-		return "", registryError(err)
+	if id == "" {
+		return "", failed(fmt.Errorf("key %s is not in the signers registry", spec), "only registered signers may request an intent")
 	}
-	s := chain.Current().FindByFingerprint(fpr)
-	if s == nil {
-		return "", failed(fmt.Errorf("key %s is not in the signers registry", fpr), "only registered signers may request an intent")
-	}
-	return s.ID, nil
+	return id, nil
 }
 
 func (a *app) intentNewCmd() *cobra.Command {
@@ -324,9 +315,9 @@ func (a *app) verifyIntent(r *repo.Repo, pol *policy.Policy, reg *signers.Regist
 	if err != nil {
 		return nil, err
 	}
-	used, newest, err := a.trailFacts(store)
+	h, err := a.history(store)
 	if err != nil {
-		return nil, usage(err, "")
+		return nil, usage(err, "the evidence store must be readable")
 	}
 	sigs, err := sigfile.Load(r, rel)
 	if err != nil {
@@ -334,9 +325,9 @@ func (a *app) verifyIntent(r *repo.Repo, pol *policy.Policy, reg *signers.Regist
 	}
 	maxTTL, _ := policy.ParseDuration(pol.Gates.Intent.MaxTTL)
 	return intent.Verify(in, data, sigs, reg, pol.Gates.Approvals[in.Action], intent.Expect{
-		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: newest, MaxTTL: maxTTL,
+		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: h.newest, MaxTTL: maxTTL,
 		Used: func(n string) int64 {
-			if seq, ok := used[n]; ok {
+			if seq, ok := h.used[n]; ok {
 				return seq
 			}
 			return -1

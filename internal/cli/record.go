@@ -52,20 +52,21 @@ func (rec *recorder) as(s sign.Signer, sig *signature.Signature) {
 	rec.actor = "key:" + sig.Issuer()
 }
 
-// keyOwner names the registered signer who owns the key a spec names, or "".
-func (rec *recorder) keyOwner(spec sign.Spec) string {
-	fpr, err := sign.Fingerprint(rec.a.ctx, spec)
+// keyOwner names the registered signer who owns the key a spec names, or ""
+// when no signer does.
+func (a *app) keyOwner(r *repo.Repo, spec sign.Spec) (string, error) {
+	fpr, err := sign.Fingerprint(a.ctx, spec)
 	if err != nil {
-		return ""
+		return "", usage(err, "")
 	}
-	chain, err := signers.Load(rec.r)
+	chain, err := signers.Load(r)
 	if err != nil {
-		return ""
+		return "", registryError(err)
 	}
 	if s := chain.Current().FindByFingerprint(fpr); s != nil {
-		return s.ID
+		return s.ID, nil
 	}
-	return ""
+	return "", nil
 }
 
 func (a *app) defaultActor() string {
@@ -99,6 +100,7 @@ func evidencePolicy(r *repo.Repo) (string, int) {
 }
 
 // openStore opens the evidence store: override when given, else policy.yaml's.
+// A store is opened (and, for object storage, probed) once per command.
 func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 	url, days := evidencePolicy(r)
 	if override != "" {
@@ -108,6 +110,10 @@ func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 	if r != nil {
 		base = r.Root
 	}
+	key := base + "\n" + url
+	if s := a.stores[key]; s != nil {
+		return s, nil
+	}
 	s, err := trail.Open(a.ctx, url, trail.Options{Base: base, RetentionDays: days})
 	if err != nil {
 		var ce *trail.CapabilityError
@@ -116,6 +122,10 @@ func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 		}
 		return nil, usage(err, "check evidence.store in governance/policy.yaml (file://DIR or s3://BUCKET/PREFIX) and the store's credentials")
 	}
+	if a.stores == nil {
+		a.stores = map[string]trail.Store{}
+	}
+	a.stores[key] = s
 	return s, nil
 }
 
@@ -156,7 +166,7 @@ func (rec *recorder) write() error {
 		if err == nil {
 			rec.signer, _ = sign.New(spec, func() time.Time { return a.now })
 			if rec.actor == "" && a.getenv("GROUNDZERO_ACTOR") == "" {
-				rec.actor = rec.keyOwner(spec)
+				rec.actor, _ = a.keyOwner(rec.r, spec)
 			}
 		}
 	}
@@ -183,6 +193,7 @@ func (rec *recorder) commit(store trail.Store) (bool, error) {
 			rec.events[i].Actor = actor
 		}
 	}
+	delete(a.histories, store) // what was read back is stale now
 	if _, err := trail.Append(a.ctx, store, a.now, rec.events...); err != nil {
 		return false, err
 	}

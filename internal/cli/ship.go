@@ -185,6 +185,12 @@ func (a *app) ship(store trail.Store, dest siem.Sender, cursor siem.Cursor, from
 		}
 		return nil
 	})
+	// Every complete entry is shipped even when an append was torn.
+	var torn *trail.TornError
+	if errors.As(err, &torn) {
+		a.info("%v; shipping the complete entries before it", err)
+		err = nil
+	}
 	if err == nil {
 		err = flush()
 	}

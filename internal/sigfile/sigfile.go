@@ -74,20 +74,3 @@ func Remove(r *repo.Repo, payload string) error {
 	}
 	return nil
 }
-
-// Copy copies payload's signature files to those of dest.
-func Copy(r *repo.Repo, payload, dest string) error {
-	for _, scheme := range []signature.Scheme{signature.OpenPGP, signature.SSH} {
-		data, err := r.ReadFile(payload+scheme.Ext(), signature.MaxFileSize)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := r.WriteFile(dest+scheme.Ext(), data); err != nil {
-			return err
-		}
-	}
-	return nil
-}

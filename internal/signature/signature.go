@@ -309,12 +309,6 @@ func armorBlocks(data []byte, begin, end string) ([][]byte, error) {
 	return blocks, nil
 }
 
-type countingReader struct {
-	r *bytes.Reader
-}
-
-func (c countingReader) Read(p []byte) (int, error) { return c.r.Read(p) }
-
 func parseOpenPGP(data []byte) (sigs []*Signature, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -337,7 +331,9 @@ func parseOpenPGP(data []byte) (sigs []*Signature, err error) {
 		br := bytes.NewReader(body)
 		for br.Len() > 0 {
 			startLen := br.Len()
-			p, err := packet.Read(countingReader{br})
+			// packet.Read consumes exactly one packet, so the reader's
+			// remaining length marks where the packet's bytes end.
+			p, err := packet.Read(br)
 			if err != nil {
 				return nil, &MalformedError{"OpenPGP signature", "unreadable signature packet"}
 			}

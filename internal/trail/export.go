@@ -1,11 +1,9 @@
 package trail
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/groundzero/groundzero/audit"
 )
@@ -21,29 +19,12 @@ func (e *DivergedError) Error() string {
 }
 
 func readLines(ctx context.Context, s Store) ([][]byte, error) {
-	r, err := s.Entries(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	br := bufio.NewReaderSize(r, 1<<20)
 	var lines [][]byte
-	for {
-		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull || len(line) > audit.MaxEntrySize+1 {
-			return nil, fmt.Errorf("%s: entry %d is longer than %d bytes", s.URL(), len(lines), audit.MaxEntrySize)
-		}
-		if err == io.EOF {
-			if len(line) > 0 {
-				return nil, &TornError{Store: s.URL(), Bytes: int64(len(line))}
-			}
-			return lines, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		lines = append(lines, bytes.Clone(line[:len(line)-1]))
-	}
+	err := Scan(ctx, s, nil, func(line []byte) error {
+		lines = append(lines, bytes.Clone(line))
+		return nil
+	})
+	return lines, err
 }
 
 // Export copies the trail in src to dst: the entries dst lacks and every

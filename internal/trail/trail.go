@@ -279,6 +279,8 @@ func judgeCheckpoint(cp *audit.SignedCheckpoint, sc StoredCheckpoint, cfg Verify
 
 // Scan calls fn with each entry line whose bytes contain needle (all lines
 // when needle is empty), in order; the line is only valid during the call.
+// Bytes after the last complete line are a torn tail: every complete line is
+// passed to fn first, then Scan returns a *TornError.
 func Scan(ctx context.Context, s Store, needle []byte, fn func(line []byte) error) error {
 	r, err := s.Entries(ctx)
 	if err != nil {
@@ -286,13 +288,16 @@ func Scan(ctx context.Context, s Store, needle []byte, fn func(line []byte) erro
 	}
 	defer r.Close()
 	br := bufio.NewReaderSize(r, 1<<20)
-	for {
+	for n := 0; ; n++ {
 		line, err := br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			return fmt.Errorf("%s: an entry is longer than %d bytes", s.URL(), audit.MaxEntrySize)
+		if err == bufio.ErrBufferFull || len(line) > audit.MaxEntrySize+1 {
+			return fmt.Errorf("%s: entry %d is longer than %d bytes", s.URL(), n, audit.MaxEntrySize)
 		}
 		if err == io.EOF {
-			return nil // a torn tail is verify's to report
+			if len(line) > 0 {
+				return &TornError{Store: s.URL(), Bytes: int64(len(line))}
+			}
+			return nil
 		}
 		if err != nil {
 			return err
