@@ -231,6 +231,41 @@ func toValue(file string, n *yaml.Node, ptr string, positions map[string]pos) (a
 	return nil, &Error{File: file, Line: n.Line, Column: n.Column, Msg: "unsupported YAML node"}
 }
 
+// findKey locates key k of the object at ptr; when ptr holds no such key, it
+// takes the first occurrence of a key named k in the document (by line, then
+// column), so the answer never depends on map order. It returns the key's
+// position and the location of its object.
+func findKey(positions map[string]pos, ptr, k string) (pos, []string, bool) {
+	suffix := "/" + escape(k) + "#key"
+	if p, ok := positions[ptr+suffix]; ok {
+		return p, splitPointer(ptr), true
+	}
+	var best pos
+	var bestPtr string
+	found := false
+	for key, p := range positions {
+		if !strings.HasSuffix(key, suffix) {
+			continue
+		}
+		if !found || p.line < best.line || (p.line == best.line && p.col < best.col) {
+			best, bestPtr, found = p, strings.TrimSuffix(key, suffix), true
+		}
+	}
+	return best, splitPointer(bestPtr), found
+}
+
+// splitPointer turns a JSON pointer into its unescaped tokens.
+func splitPointer(ptr string) []string {
+	if ptr == "" {
+		return nil
+	}
+	toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, t := range toks {
+		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+	}
+	return toks
+}
+
 func escape(s string) string {
 	s = strings.ReplaceAll(s, "~", "~0")
 	return strings.ReplaceAll(s, "/", "~1")
@@ -297,8 +332,12 @@ func schemaError(file string, ve *jsonschema.ValidationError, positions map[stri
 			e.Hint = fmt.Sprintf("remove %q or correct its spelling; `groundzero` rejects fields it does not understand", k.Properties[0])
 			rank = 0
 		case *kind.PropertyNames:
-			if kp, ok := positions[ptr+"/"+escape(k.Property)+"#key"]; ok {
+			// jsonschema/v6 can hand back a property-name error whose
+			// instance location was overwritten by a sibling validated
+			// later (map order), so the key is found by name instead.
+			if kp, loc, ok := findKey(positions, ptr, k.Property); ok {
 				e.Line, e.Column = kp.line, kp.col
+				path = displayPath(loc)
 			}
 			e.Msg = fmt.Sprintf("%s: key %q is not allowed here", path, k.Property)
 			e.Hint = "rename the key; see the schema for the allowed form"
