@@ -9,7 +9,8 @@
 // fields:
 //
 //	seq      integer, 0 for the first entry, then 1, 2, … with no gap
-//	time     RFC 3339 UTC time the entry was appended
+//	time     RFC 3339 UTC time the entry was appended, whole seconds; never
+//	         earlier than the previous entry's time
 //	actor    signer id, CI identity, or "user:NAME" of who acted
 //	action   what happened, for example "check.gate" or "signers.add"
 //	subject  what it happened to, for example "governance/MANIFEST"
@@ -44,13 +45,22 @@
 //
 // # Verification
 //
-// Verify reads the entries once: it checks every seq and prev, recomputes the
-// tree, checks every checkpoint's root against the entries it covers and the
-// consistency proof between successive checkpoints, and, given a checkpoint
-// the verifier already trusts, that the trail still extends it. A verifier
-// that holds an old checkpoint therefore detects a rewrite or a truncated
-// tail. A final line without its newline is a torn tail: reported, never
-// silently dropped.
+// Verify reads the entries once: it checks every seq, prev and that no time
+// goes backwards, recomputes the tree, checks every checkpoint's root against
+// the entries it covers and the consistency proof between successive
+// checkpoints, and, given a checkpoint the verifier already trusts, that the
+// trail still extends it. A verifier that holds an old checkpoint therefore
+// detects a rewrite or a truncated tail. A final line without its newline is
+// a torn tail: reported, never silently dropped.
+//
+// The caller judges each checkpoint's signatures first. A checkpoint that no
+// trusted signer vouches for (an unknown key, a bad or missing signature, a
+// revoked signer) is ignored: listed in the report, never compared with the
+// entries, so that whoever can write to the store can neither break
+// verification with a planted checkpoint nor make a rewritten trail look
+// vouched for. A trail with entries and no valid checkpoint is unanchored
+// (Report.Unanchored): its entries agree with each other, and nothing more is
+// known.
 package audit
 
 import (

@@ -241,19 +241,110 @@ func TestUncoveredAndInvalidCheckpoints(t *testing.T) {
 	if !rep.OK() || rep.Uncovered != 2 {
 		t.Fatalf("Uncovered = %d (%s), want 2", rep.Uncovered, rep.Problem)
 	}
-	cps[0].SigErr = fmt.Errorf("signed by an unknown key")
-	if rep := verify(t, seg, cps, audit.Options{}); rep.OK() || rep.CheckpointsInvalid != 1 {
-		t.Fatalf("bad signature: %+v", rep)
+	if rep.Unanchored() || rep.Latest == nil || rep.Latest.Size != 10 {
+		t.Fatalf("Verify(checkpoint at 10) = %+v, want anchored at 10", rep)
 	}
-	cps[0].SigErr, cps[0].Untrusted = nil, true
-	if rep := verify(t, seg, cps, audit.Options{}); !rep.OK() || rep.CheckpointsIgnored != 1 || rep.Uncovered != 12 {
-		t.Fatalf("untrusted checkpoint: %+v", rep)
+	cps[0].Ignored = "signed by key 0123, which is not in the signers registry"
+	rep = verify(t, seg, cps, audit.Options{})
+	if !rep.OK() || len(rep.Ignored) != 1 || rep.Uncovered != 12 || rep.CheckpointsValid != 0 || !rep.Unanchored() {
+		t.Fatalf("ignored checkpoint: %+v", rep)
+	}
+	if got := rep.Ignored[0]; got.Name != "cp-10" || got.Reason != cps[0].Ignored {
+		t.Fatalf("Report.Ignored[0] = %+v, want cp-10 and its reason", got)
 	}
 	// A checkpoint past the end of the trail.
 	long := checkpointAt(t, lines, 12)
 	long.Size = 13
 	if rep := verify(t, seg, signed(long), audit.Options{}); rep.OK() || !strings.Contains(rep.Problem, "removed from the tail") {
 		t.Fatalf("checkpoint past the end: %q", rep.Problem)
+	}
+}
+
+// trailAt builds a trail whose entry i has time times[i].
+func trailAt(t testing.TB, times ...time.Time) []byte {
+	t.Helper()
+	var seg bytes.Buffer
+	prev := audit.GenesisPrev
+	for i, at := range times {
+		e := &audit.Entry{Seq: int64(i), Time: at.UTC().Format(time.RFC3339), Actor: "alice", Action: "test", Subject: "s", Prev: prev}
+		line, err := e.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg.Write(line)
+		seg.WriteByte('\n')
+		prev = audit.ChainHex(line)
+	}
+	return seg.Bytes()
+}
+
+// T35: checkpoints that no trusted signer vouches for are listed and
+// otherwise ignored: one past the end of the trail, one with another root,
+// one of another trail, one of size 0, one inconsistent with its
+// neighbours. None breaks the trail, none anchors it.
+func TestIgnoredCheckpointsNeitherBreakNorSatisfy(t *testing.T) {
+	seg, lines := trail(t, 12)
+	past := checkpointAt(t, lines, 12)
+	past.Size = 99
+	wrongRoot := checkpointAt(t, lines, 7)
+	wrongRoot.Root[0] ^= 1
+	otherTrail := checkpointAt(t, lines, 5)
+	otherTrail.Origin = audit.OriginPrefix + "0000000000000000"
+	empty := checkpointAt(t, lines, 5)
+	empty.Size = 0
+	planted := signed(past, wrongRoot, otherTrail, empty)
+	for _, c := range planted {
+		c.Ignored = "signed by key 0123, which is not in the signers registry"
+	}
+	rep := verify(t, seg, planted, audit.Options{})
+	if !rep.OK() || len(rep.Ignored) != 4 || rep.CheckpointsInvalid != 0 || rep.CheckpointsValid != 0 || !rep.Unanchored() {
+		t.Fatalf("Verify(only ignored checkpoints) = %+v, want OK, 4 ignored, unanchored", rep)
+	}
+	// Beside trusted checkpoints, the planted ones change nothing.
+	cps := append(signed(checkpointAt(t, lines, 4), checkpointAt(t, lines, 12)), planted...)
+	rep = verify(t, seg, cps, audit.Options{})
+	if !rep.OK() || len(rep.Ignored) != 4 || rep.CheckpointsValid != 2 || rep.Unanchored() || rep.Latest.Size != 12 {
+		t.Fatalf("Verify(trusted and ignored checkpoints) = %+v, want OK, 2 valid, 4 ignored", rep)
+	}
+	// The same checkpoints, trusted, fail.
+	for _, c := range planted {
+		c.Ignored = ""
+		if rep := verify(t, seg, signed(c.Checkpoint), audit.Options{}); rep.OK() {
+			t.Errorf("Verify(trusted checkpoint of size %d, origin %s) = OK, want a failure", c.Size, c.Origin)
+		}
+	}
+	// An empty trail is not unanchored: there is nothing to vouch for.
+	if rep := verify(t, nil, nil, audit.Options{}); !rep.OK() || rep.Unanchored() {
+		t.Fatalf("Verify(empty) = %+v, want OK and not unanchored", rep)
+	}
+}
+
+// An entry dated before its predecessor fails, though it chains; equal
+// times pass.
+func TestEntryTimesNeverGoBackwards(t *testing.T) {
+	same := trailAt(t, t0, t0, t0.Add(time.Second), t0.Add(time.Second))
+	if rep := verify(t, same, nil, audit.Options{}); !rep.OK() {
+		t.Fatalf("Verify(equal times) = %q, want OK", rep.Problem)
+	}
+	back := trailAt(t, t0, t0.Add(time.Hour), t0.Add(2*time.Hour), t0.Add(time.Hour), t0.Add(3*time.Hour))
+	rep := verify(t, back, nil, audit.Options{})
+	if rep.OK() || rep.FirstBad != 3 || !strings.Contains(rep.Problem, "entry 3 is dated before entry 2") {
+		t.Fatalf("Verify(entry 3 earlier than entry 2) = %d %q, want entry 3 named", rep.FirstBad, rep.Problem)
+	}
+	// Across a chunk boundary too: a long trail whose last entry goes back.
+	times := make([]time.Time, 5000)
+	for i := range times {
+		times[i] = t0.Add(time.Duration(i) * time.Minute)
+	}
+	times[4999] = t0
+	rep = verify(t, trailAt(t, times...), nil, audit.Options{Workers: 4})
+	if rep.FirstBad != 4999 || !strings.Contains(rep.Problem, "is dated before") {
+		t.Fatalf("Verify(last of 5000 entries goes back) = %d %q, want 4999", rep.FirstBad, rep.Problem)
+	}
+	// A time that is not RFC 3339 UTC at the end of the line is malformed.
+	bad := bytes.Replace(same, []byte(`"time":"2026-11-29T10:00:01Z"}`), []byte(`"time":"2026-11-29 10:00:01Z"}`), 1)
+	if rep := verify(t, bad, nil, audit.Options{}); rep.FirstBad != 2 || !strings.Contains(rep.Problem, "entry 2 is malformed") {
+		t.Fatalf("Verify(bad time) = %d %q, want entry 2 malformed", rep.FirstBad, rep.Problem)
 	}
 }
 

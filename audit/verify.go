@@ -19,14 +19,19 @@ import (
 type SignedCheckpoint struct {
 	*Checkpoint
 	Name string // where it was found, for messages
-	// SigErr is nil when the checkpoint's signatures satisfy the policy.
-	SigErr error
-	// Untrusted marks a checkpoint whose signatures are well-formed but no
-	// longer trusted (the signer was revoked). It does not count, but it
-	// does not fail verification either: later checkpoints cover the same
-	// entries.
-	Untrusted bool
-	Signers   []string
+	// Ignored, when not empty, says why the checkpoint's signatures do not
+	// vouch for it: an unknown key, a bad signature, no signature, a signer
+	// revoked or outside their window, a role the policy does not allow. An
+	// ignored checkpoint neither breaks nor satisfies verification (anyone
+	// who can write to the store can plant one, T35): Verify only lists it.
+	Ignored string
+	Signers []string // who vouched for it, when it is trusted
+}
+
+// IgnoredCheckpoint names a checkpoint that Verify set aside, and why.
+type IgnoredCheckpoint struct {
+	Name   string
+	Reason string
 }
 
 // Options tunes Verify.
@@ -47,10 +52,12 @@ type Report struct {
 	Entries            int64
 	CheckpointsValid   int
 	CheckpointsInvalid int
-	CheckpointsIgnored int   // untrusted (revoked signer) checkpoints
-	Uncovered          int64 // entries after the newest valid checkpoint
-	Latest             *SignedCheckpoint
-	TornTail           int64 // bytes after the last complete line
+	// Ignored lists the checkpoints whose signatures do not vouch for them,
+	// in the order given; they were not checked against the entries.
+	Ignored   []IgnoredCheckpoint
+	Uncovered int64 // entries after the newest valid checkpoint
+	Latest    *SignedCheckpoint
+	TornTail  int64 // bytes after the last complete line
 	// FirstBad is the seq of the first bad entry, or -1. Problem says why.
 	FirstBad int64
 	Problem  string
@@ -60,6 +67,12 @@ type Report struct {
 
 // OK reports whether verification found nothing wrong.
 func (r *Report) OK() bool { return r.Problem == "" }
+
+// Unanchored reports a trail that has entries but no valid checkpoint: the
+// entries are self-consistent, but nobody trusted vouches for them, so a
+// rewritten or truncated trail would look the same. A trail that is OK and
+// unanchored proves nothing on its own.
+func (r *Report) Unanchored() bool { return r.Entries > 0 && r.Latest == nil }
 
 // Hashes holds a tree's stored hashes (tlog's layout) in fixed-size blocks,
 // so that a million-entry tree grows without copying. It implements
@@ -109,43 +122,83 @@ type lineInfo struct {
 	leaf  tlog.Hash
 	seq   int64
 	prev  [32]byte
-	ok    bool // seq and prev fields were found and well-formed
+	time  [timeLen]byte
+	ok    bool // seq, prev and time fields were found and well-formed
 }
 
 var (
 	seqKey  = []byte(`,"seq":`)
 	prevKey = []byte(`,"prev":"`)
+	timeKey = []byte(`,"time":"`)
 )
 
-// fields finds the top-level seq and prev of a canonical entry without a JSON
-// parse: in canonical form their keys follow "details", and the raw byte
-// sequences `,"seq":` and `,"prev":"` cannot occur inside a JSON string, so
-// the last occurrence of each is the top-level field.
-func fields(line []byte) (seq int64, prev [32]byte, ok bool) {
+// timeLen is the length of an entry's time: RFC 3339, UTC, whole seconds,
+// "2006-01-02T15:04:05Z". At a fixed width such times order as their bytes
+// do.
+const timeLen = len("2006-01-02T15:04:05Z")
+
+// fields finds the top-level seq, prev and time of a canonical entry without
+// a JSON parse, and sets inf.ok when all three are well-formed. In canonical
+// form the keys of seq and prev follow "details", and the raw byte sequences
+// `,"seq":` and `,"prev":"` cannot occur inside a JSON string, so the last
+// occurrence of each is the top-level field; "time" is the last key, so the
+// line ends with it.
+func fields(line []byte, inf *lineInfo) {
+	t := entryTime(line)
+	if t == nil {
+		return
+	}
+	copy(inf.time[:], t)
 	// In canonical order "prev" comes right before "seq".
 	j := lastIndex(line, seqKey)
 	i := j - 64 - 1 - len(prevKey)
 	if j < 0 || i < 0 || line[j-1] != '"' || !bytes.Equal(line[i:i+len(prevKey)], prevKey) {
-		return 0, prev, false
+		return
 	}
-	if _, err := hex.Decode(prev[:], line[i+len(prevKey):j-1]); err != nil {
-		return 0, prev, false
+	if _, err := hex.Decode(inf.prev[:], line[i+len(prevKey):j-1]); err != nil {
+		return
 	}
 	k := j + len(seqKey)
 	n := int64(0)
 	digits := 0
 	for ; k < len(line) && line[k] >= '0' && line[k] <= '9'; k++ {
 		if digits > 15 {
-			return 0, prev, false
+			return
 		}
 		n = n*10 + int64(line[k]-'0')
 		digits++
 	}
 	if digits == 0 || k >= len(line) || line[k] != ',' || (digits > 1 && line[j+len(seqKey)] == '0') {
-		return 0, prev, false
+		return
 	}
-	return n, prev, true
+	inf.seq, inf.ok = n, true
 }
+
+// entryTime returns the time at the end of a canonical entry,
+// `,"time":"2006-01-02T15:04:05Z"}`, or nil when the line does not end so.
+func entryTime(line []byte) []byte {
+	const tail = len(`,"time":"`) + timeLen + len(`"}`)
+	if len(line) < tail {
+		return nil
+	}
+	t := line[len(line)-tail:]
+	if !bytes.Equal(t[:len(timeKey)], timeKey) || t[tail-2] != '"' || t[tail-1] != '}' {
+		return nil
+	}
+	t = t[len(timeKey) : len(timeKey)+timeLen]
+	if t[4] != '-' || t[7] != '-' || t[10] != 'T' || t[13] != ':' || t[16] != ':' || t[19] != 'Z' {
+		return nil
+	}
+	for _, i := range timeDigits {
+		if t[i]-'0' > 9 {
+			return nil
+		}
+	}
+	return t
+}
+
+// timeDigits are the positions of the digits in an entry's time.
+var timeDigits = [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}
 
 // lastIndex is bytes.LastIndex for the short keys above, scanning back from
 // the end, where the keys are, byte by byte.
@@ -170,12 +223,22 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 		workers = runtime.GOMAXPROCS(0)
 	}
 	rep := &Report{FirstBad: -1}
-	cps := append([]*SignedCheckpoint(nil), checkpoints...)
+	var cps []*SignedCheckpoint
+	for _, c := range checkpoints {
+		if c.Ignored != "" {
+			// Not vouched for: never compared with the entries, so a
+			// planted checkpoint can neither break nor satisfy the trail.
+			rep.Ignored = append(rep.Ignored, IgnoredCheckpoint{Name: c.Name, Reason: c.Ignored})
+			continue
+		}
+		cps = append(cps, c)
+	}
 	sort.SliceStable(cps, func(i, j int) bool { return cps[i].Size < cps[j].Size })
 	bySize := map[int64][]*SignedCheckpoint{}
 	for _, c := range cps {
 		bySize[c.Size] = append(bySize[c.Size], c)
 	}
+	var prevTime [timeLen]byte // of the previous entry
 	stored := &Hashes{}
 	var prevChain [32]byte // zero: the genesis prev
 	var prevCP *SignedCheckpoint
@@ -206,11 +269,6 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 				if pendingBreak < 0 { // else the chain break names the entry
 					fail(size-1, "checkpoint %s does not match the entries: root at size %d differs (entry %d or an earlier one was changed)", c.Name, size, size-1)
 				}
-			case c.Untrusted:
-				rep.CheckpointsIgnored++
-			case c.SigErr != nil:
-				rep.CheckpointsInvalid++
-				fail(size-1, "checkpoint %s: %v", c.Name, c.SigErr)
 			default:
 				if prevCP != nil && prevCP.Size < size {
 					// Successive checkpoints must be consistent.
@@ -269,7 +327,10 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 				fail(n, "entry %d carries seq %d (an entry was deleted, inserted or reordered)", n, inf.seq)
 			case inf.prev != prevChain && rep.Problem == "":
 				pendingBreak = n
+			case n > 0 && bytes.Compare(inf.time[:], prevTime[:]) < 0:
+				fail(n, "entry %d is dated before entry %d (%s < %s): entries were reordered or rewritten", n, n-1, inf.time[:], prevTime[:])
 			}
+			prevTime = inf.time
 			prevChain = inf.chain
 			add, err := tlog.StoredHashesForRecordHash(n, inf.leaf, stored)
 			if err != nil {
@@ -392,7 +453,7 @@ func produce(r io.Reader, workers int, out chan<- *chunk, errc chan<- error, qui
 				inf := &c.infos[i]
 				inf.chain = ChainHash(l)
 				inf.leaf = LeafHash(l)
-				inf.seq, inf.prev, inf.ok = fields(l)
+				fields(l, inf)
 			})
 			close(c.ready)
 		}()

@@ -220,6 +220,13 @@ func envOf(ts *testscript.TestScript) []string {
 		"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "TF_CLI_CONFIG_FILE", "GROUNDZERO_TF_BINARY"} {
 		env = append(env, k+"="+ts.Getenv(k))
 	}
+	// The S3 gateway's credentials, once the script started one.
+	for _, kv := range s3gateway.Env() {
+		k, _, _ := strings.Cut(kv, "=")
+		if v := ts.Getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
 	return env
 }
 
@@ -367,14 +374,17 @@ func cmdCountLines(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// governed DIR builds the standard governed repository used by many scripts:
-// a git repo in DIR with signers alice (security, release, approver) and bob
-// (security, approver), both OpenPGP; the registry signed by both; the
-// manifest updated and signed by alice; committed and tagged v1 by alice.
-// It sets $V1 to the registry's SHA-256 (the trust root).
+// governed DIR [EVIDENCE] builds the standard governed repository used by
+// many scripts: a git repo in DIR with signers alice (security, release,
+// approver) and bob (security, approver), both OpenPGP; the registry signed
+// by both; the manifest updated and signed by alice; committed and tagged v1
+// by alice. With EVIDENCE (an s3:// URL) the trail lives there from the
+// start and the environment is not demo-grade; without it the trail is
+// local and the environment demo-grade. It sets $V1 to the registry's
+// SHA-256 (the trust root).
 func cmdGoverned(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: governed DIR")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: governed DIR [EVIDENCE]")
 	}
 	dir := ts.MkAbs(args[0])
 	os.MkdirAll(dir, 0o755)
@@ -386,7 +396,11 @@ func cmdGoverned(ts *testscript.TestScript, neg bool, args []string) {
 	gz := func(a ...string) { runTool(ts, nil, "groundzero", append([]string{"-C", dir}, a...)...) }
 	git := func(a ...string) { runTool(ts, nil, "git", append([]string{"-C", dir}, a...)...) }
 	git("init", "-q")
-	gz("init")
+	if len(args) == 2 {
+		gz("init", "--evidence", args[1])
+	} else {
+		gz("init")
+	}
 	gz("signers", "add", "--id", "alice", "--role", "security,release,approver", "--key", filepath.Join(ts.Getenv("WORK"), "keys/alice.asc"))
 	gz("signers", "add", "--id", "bob", "--role", "security,approver", "--key", filepath.Join(ts.Getenv("WORK"), "keys/bob.asc"))
 	gz("signers", "sign", "--key", "gpg:"+ts.Getenv("FPR_alice"))

@@ -85,13 +85,9 @@ kept in the evidence store, and the resources created are recorded.`,
 			default:
 				var v *intent.Verified
 				var verr error
-				if g.genv.Trusted {
-					v, verr = a.verifyIntent(g.r, g.pol, g.genv.Registry(), in, data, rel, g.env, planSHA)
-				} else {
-					verr = errors.New("the signers registry is not trusted")
-				}
+				v, verr = a.verifyIntent(g.r, g.pol, g.genv, in, data, rel, g.env, planSHA)
 				var ce *Error
-				if errors.As(verr, &ce) {
+				if errors.As(verr, &ce) && ce.Code == ExitUsage {
 					return ce
 				}
 				if verr != nil {

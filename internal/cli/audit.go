@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -16,9 +17,9 @@ import (
 	"github.com/groundzero/groundzero/audit"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/signature"
 	"github.com/groundzero/groundzero/internal/signers"
-	"github.com/groundzero/groundzero/internal/strictyaml"
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
@@ -35,18 +36,17 @@ func (a *app) auditCmd() *cobra.Command {
 // trustedRegistry loads the signers registry and requires its chain to
 // verify: checkpoint signatures are judged against it.
 func (a *app) trustedRegistry(r *repo.Repo, trustRoot string) (*signers.Registry, *policy.Policy, error) {
-	chain, err := signers.Load(r)
+	env, err := a.gates(r, a.trustRoot(trustRoot), false)
 	if err != nil {
-		return nil, nil, registryError(err)
+		return nil, nil, err
 	}
-	if _, err := chain.Verify(a.now, a.trustRoot(trustRoot)); err != nil {
-		return nil, nil, failed(err, "the signers registry must verify before its keys can vouch for checkpoints; run `groundzero check`")
+	if res := env.SignersGate(); !res.OK {
+		if env.ChainErr != nil && env.Chain == nil {
+			return nil, nil, registryError(env.ChainErr)
+		}
+		return nil, nil, failed(errors.New(res.Detail), "the signers registry must verify before its keys can vouch for checkpoints; "+res.Hint)
 	}
-	var pol *policy.Policy
-	if data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize); err == nil {
-		pol, _ = policy.Parse(repo.PolicyFile, data)
-	}
-	return chain.Current(), pol, nil
+	return env.Registry(), env.Policy, nil
 }
 
 func readCheckpointFile(path string) (*audit.Checkpoint, error) {
@@ -67,18 +67,52 @@ func readCheckpointFile(path string) (*audit.Checkpoint, error) {
 }
 
 type verifyJSON struct {
-	OK                 bool   `json:"ok"`
-	Store              string `json:"store"`
-	Origin             string `json:"origin"`
-	Entries            int64  `json:"entries"`
-	CheckpointsValid   int    `json:"checkpoints_valid"`
-	CheckpointsInvalid int    `json:"checkpoints_invalid"`
-	CheckpointsIgnored int    `json:"checkpoints_ignored"`
-	Uncovered          int64  `json:"entries_after_newest_checkpoint"`
-	LatestCheckpoint   int64  `json:"latest_checkpoint_size"`
-	FirstBad           *int64 `json:"first_bad_seq,omitempty"`
-	Problem            string `json:"problem,omitempty"`
-	TornTailBytes      int64  `json:"torn_tail_bytes,omitempty"`
+	OK                 bool          `json:"ok"`
+	Store              string        `json:"store"`
+	Origin             string        `json:"origin"`
+	Entries            int64         `json:"entries"`
+	CheckpointsValid   int           `json:"checkpoints_valid"`
+	CheckpointsInvalid int           `json:"checkpoints_invalid"`
+	CheckpointsIgnored int           `json:"checkpoints_ignored"`
+	Ignored            []ignoredJSON `json:"ignored_checkpoints"`
+	Anchored           bool          `json:"anchored"`
+	BrandNew           bool          `json:"brand_new,omitempty"`
+	Uncovered          int64         `json:"entries_after_newest_checkpoint"`
+	LatestCheckpoint   int64         `json:"latest_checkpoint_size"`
+	FirstBad           *int64        `json:"first_bad_seq,omitempty"`
+	Problem            string        `json:"problem,omitempty"`
+	TamperedKey        string        `json:"tampered_key,omitempty"`
+	TornTailBytes      int64         `json:"torn_tail_bytes,omitempty"`
+}
+
+type ignoredJSON struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// brandNew reports a repository in which nobody has signed anything yet: the
+// signers registry is version 1 with no signature, and the manifest has
+// none. It is the one state in which a trail may legitimately have no
+// trusted checkpoint, or no entries at all.
+func brandNew(r *repo.Repo) bool {
+	chain, err := signers.Load(r)
+	if err != nil || len(chain.Versions) != 1 || chain.Current().Version != 1 || chain.CurrentSigned() {
+		return false
+	}
+	for _, p := range append(sigfile.Paths(repo.SignersFile), sigfile.Paths(repo.ManifestFile)...) {
+		if _, err := os.Lstat(r.Abs(p)); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkpointSigners names who may sign checkpoints, for hints.
+func checkpointSigners(pol *policy.Policy) string {
+	if pol == nil || len(pol.Gates.Checkpoint.Roles) == 0 {
+		return "a registry signer"
+	}
+	return "a registry signer with role " + strings.Join(pol.Gates.Checkpoint.Roles, " or ")
 }
 
 func (a *app) auditVerifyCmd() *cobra.Command {
@@ -86,14 +120,22 @@ func (a *app) auditVerifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify [--store URL] [--trusted-checkpoint FILE]",
 		Short: "check the trail's chain, tree, checkpoint signatures and consistency",
-		Long: `verify reads every entry once: it checks the hash chain and seq numbers,
-recomputes the Merkle tree, checks each checkpoint's root and signature (by a
-current signer whose role policy.yaml allows, any role by default) and the
-consistency proof between successive checkpoints. With --trusted-checkpoint it
-also proves that the trail extends a checkpoint you kept, which catches a
-rewritten history or a truncated tail. It reports, like aws cloudtrail
-validate-logs, how many entries and checkpoints are valid and the first bad
-seq.`,
+		Long: `verify reads every entry once: it checks the hash chain, seq numbers and
+that no entry is dated before the one it follows, recomputes the Merkle tree,
+checks each checkpoint's root and signature (by a current signer whose role
+policy.yaml allows, any role by default) and the consistency proof between
+successive checkpoints. With --trusted-checkpoint it also proves that the
+trail extends a checkpoint you kept, which catches a rewritten history or a
+truncated tail. It reports, like aws cloudtrail validate-logs, how many
+entries and checkpoints are valid and the first bad seq.
+
+A checkpoint that no current registry signer vouches for (an unknown key, a
+bad or missing signature, a revoked or expired signer, a malformed file) is
+listed as ignored and plays no other part. A trail is trusted only when a
+valid checkpoint vouches for it: entries without one, or no entries at all,
+fail, except in a brand-new repository where nothing has been signed yet.
+In object storage with versions, an object overwritten or deleted after it
+was written fails verification and is named.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := formatFlag(format, "text", "json"); err != nil {
@@ -103,8 +145,13 @@ seq.`,
 			if err != nil {
 				return err
 			}
-			reg, pol, err := a.trustedRegistry(r, trustRoot)
-			if err != nil {
+			// Before anything is signed there is no registry to trust yet.
+			fresh := a.trustRoot(trustRoot) == "" && brandNew(r)
+			var reg *signers.Registry
+			var pol *policy.Policy
+			if fresh {
+				pol = a.evidencePolicy(r)
+			} else if reg, pol, err = a.trustedRegistry(r, trustRoot); err != nil {
 				return err
 			}
 			store, err := a.openStore(r, storeURL)
@@ -124,49 +171,86 @@ seq.`,
 				}
 			}
 			rep, err := trail.Verify(a.ctx, store, cfg)
+			var te *trail.TamperError
+			if errors.As(err, &te) {
+				return a.tampered(format, store, te)
+			}
 			if err != nil {
 				return usage(err, "the evidence store must be readable")
 			}
-			out := verifyJSON{OK: rep.OK(), Store: store.URL(), Origin: rep.Origin, Entries: rep.Entries,
-				CheckpointsValid: rep.CheckpointsValid, CheckpointsInvalid: rep.CheckpointsInvalid, CheckpointsIgnored: rep.CheckpointsIgnored,
+			// The verdict: the trail verifies, and a trusted checkpoint
+			// vouches for it (or nothing has been signed yet).
+			var verdict *Error
+			switch {
+			case !rep.OK():
+				hint := "the trail was changed after it was written; compare with the exported WORM copy (`groundzero audit verify --store s3://...`)"
+				if rep.TornTail > 0 && strings.HasPrefix(rep.Problem, "torn tail") {
+					hint = "an append was interrupted; `groundzero audit repair` moves the torn bytes aside"
+				}
+				verdict = failed(fmt.Errorf("audit trail invalid at seq %d", rep.FirstBad), hint)
+			case fresh:
+			case rep.Entries == 0:
+				verdict = failed(errors.New("the evidence store holds no entries, but the repository has signed governance: the trail was emptied, or this is the wrong store"),
+					"check evidence.store in governance/policy.yaml (or --store); if the trail was emptied, restore it from the exported WORM copy (`groundzero audit export --store COPY --to STORE`)")
+			case rep.Unanchored():
+				verdict = failed(fmt.Errorf("no trusted checkpoint covers the trail: %d entries, none vouched for by a registry signer", rep.Entries),
+					"compare the trail with the exported WORM copy (`groundzero audit verify --store s3://...`); if they agree, "+checkpointSigners(pol)+" who may sign checkpoints runs `groundzero audit checkpoint --key KEYSPEC`")
+			}
+			out := verifyJSON{OK: verdict == nil, Store: store.URL(), Origin: rep.Origin, Entries: rep.Entries,
+				CheckpointsValid: rep.CheckpointsValid, CheckpointsInvalid: rep.CheckpointsInvalid, CheckpointsIgnored: len(rep.Ignored),
+				Ignored: []ignoredJSON{}, Anchored: rep.Latest != nil, BrandNew: fresh,
 				Uncovered: rep.Uncovered, Problem: rep.Problem, TornTailBytes: rep.TornTail}
+			for _, ig := range rep.Ignored {
+				out.Ignored = append(out.Ignored, ignoredJSON{Name: ig.Name, Reason: ig.Reason})
+			}
 			if rep.Latest != nil {
 				out.LatestCheckpoint = rep.Latest.Size
 			}
 			if !rep.OK() {
 				out.FirstBad = &rep.FirstBad
+			} else if verdict != nil {
+				out.Problem = verdict.Err.Error()
 			}
 			if format == "json" {
 				a.printJSON(out)
-			} else {
-				fmt.Fprintf(a.stdout, "Trail %s in %s\n", orNone(rep.Origin), store.URL())
-				fmt.Fprintf(a.stdout, "%d entries checked (hash chain and Merkle tree)\n", rep.Entries)
-				fmt.Fprintf(a.stdout, "%d/%d checkpoints valid", rep.CheckpointsValid, rep.CheckpointsValid+rep.CheckpointsInvalid)
-				if rep.CheckpointsIgnored > 0 {
-					fmt.Fprintf(a.stdout, ", %d no longer trusted (signer revoked)", rep.CheckpointsIgnored)
+				if verdict != nil {
+					return verdict
 				}
-				fmt.Fprintln(a.stdout)
-				if rep.Latest != nil {
-					fmt.Fprintf(a.stdout, "newest valid checkpoint: size %d, %s, signed by %s\n", rep.Latest.Size, rep.Latest.Time.Format(time.RFC3339), strings.Join(rep.Latest.Signers, ", "))
-				}
-				if rep.Uncovered > 0 {
-					fmt.Fprintf(a.stdout, "%d entries after the newest valid checkpoint are not yet covered by a signature\n", rep.Uncovered)
-				}
-				if cfg.Trusted != nil && rep.OK() {
-					fmt.Fprintf(a.stdout, "the trail extends the trusted checkpoint of size %d\n", cfg.Trusted.Size)
-				}
-				if rep.OK() {
-					fmt.Fprintf(a.stdout, "OK: %d entries, %d checkpoints\n", rep.Entries, rep.CheckpointsValid)
-				} else {
-					fmt.Fprintf(a.stdout, "INVALID at seq %d: %s\n", rep.FirstBad, rep.Problem)
-				}
+				return nil
 			}
-			if !rep.OK() {
-				hint := "the trail was changed after it was written; compare with the exported WORM copy (`groundzero audit verify --store s3://...`)"
-				if rep.TornTail > 0 && strings.HasPrefix(rep.Problem, "torn tail") {
-					hint = "an append was interrupted; `groundzero audit repair` moves the torn bytes aside"
-				}
-				return &Error{Code: ExitFailed, Err: fmt.Errorf("audit trail invalid at seq %d", rep.FirstBad), Hint: hint}
+			fmt.Fprintf(a.stdout, "Trail %s in %s\n", orNone(rep.Origin), store.URL())
+			fmt.Fprintf(a.stdout, "%d entries checked (hash chain and Merkle tree)\n", rep.Entries)
+			fmt.Fprintf(a.stdout, "%d/%d checkpoints valid", rep.CheckpointsValid, rep.CheckpointsValid+rep.CheckpointsInvalid)
+			if len(rep.Ignored) > 0 {
+				fmt.Fprintf(a.stdout, ", %d ignored (not vouched for by a current registry signer)", len(rep.Ignored))
+			}
+			fmt.Fprintln(a.stdout)
+			for _, ig := range rep.Ignored {
+				fmt.Fprintf(a.stdout, "ignored %s: %s\n", ig.Name, ig.Reason)
+			}
+			if rep.Latest != nil {
+				fmt.Fprintf(a.stdout, "newest valid checkpoint: size %d, %s, signed by %s\n", rep.Latest.Size, rep.Latest.Time.Format(time.RFC3339), strings.Join(rep.Latest.Signers, ", "))
+			}
+			if rep.Uncovered > 0 && rep.Latest != nil {
+				fmt.Fprintf(a.stdout, "%d entries after the newest valid checkpoint are not yet covered by a signature\n", rep.Uncovered)
+			}
+			if cfg.Trusted != nil && rep.OK() {
+				fmt.Fprintf(a.stdout, "the trail extends the trusted checkpoint of size %d\n", cfg.Trusted.Size)
+			}
+			switch {
+			case !rep.OK():
+				fmt.Fprintf(a.stdout, "INVALID at seq %d: %s\n", rep.FirstBad, rep.Problem)
+			case fresh:
+				fmt.Fprintln(a.stdout, "unanchored: brand-new repository, no signed command yet")
+			case rep.Entries == 0:
+				fmt.Fprintln(a.stdout, "EMPTY: no entries, but the repository has signed governance")
+			case rep.Unanchored():
+				fmt.Fprintf(a.stdout, "UNANCHORED: %d entries, no trusted checkpoint\n", rep.Entries)
+			default:
+				fmt.Fprintf(a.stdout, "OK: %d entries, %d checkpoints\n", rep.Entries, rep.CheckpointsValid)
+			}
+			if verdict != nil {
+				return verdict
 			}
 			return nil
 		},
@@ -176,6 +260,18 @@ seq.`,
 	trustRootFlag(c, &trustRoot)
 	formatFlagVar(c, &format, "text", "json")
 	return c
+}
+
+// tampered reports an object store whose trail objects were overwritten or
+// deleted (T34).
+func (a *app) tampered(format string, store trail.Store, te *trail.TamperError) error {
+	if format == "json" {
+		a.printJSON(verifyJSON{Store: store.URL(), Ignored: []ignoredJSON{}, Problem: te.Error(), TamperedKey: te.Key})
+	} else {
+		fmt.Fprintf(a.stdout, "Trail in %s\n", store.URL())
+		fmt.Fprintf(a.stdout, "INVALID: %s %s\n", te.Key, te.Reason)
+	}
+	return failed(te, "someone with write access to the bucket changed the trail: keep the bucket as evidence, find the writer in its access logs, and verify the original versions (or an exported copy with `groundzero audit verify --store URL`)")
 }
 
 func orNone(s string) string {
@@ -403,7 +499,7 @@ func (a *app) auditCheckProofCmd() *cobra.Command {
 				}
 				sigs = append(sigs, parsed...)
 			}
-			ids, err := signers.Count(reg.Check([]byte(doc.Checkpoint), sigs, audit.CheckpointNamespace, a.now, signers.History),
+			ids, err := signers.Count(reg.Check([]byte(doc.Checkpoint), sigs, audit.CheckpointNamespace, a.now, signers.Current),
 				signers.Requirement{What: "the checkpoint", Threshold: 1})
 			if err != nil {
 				return failed(err, "")
@@ -416,12 +512,27 @@ func (a *app) auditCheckProofCmd() *cobra.Command {
 	return c
 }
 
+// waives returns policy.yaml's waiver of an evidence store capability, or
+// nil: a waiver is governance, reviewed and signed with the policy, never a
+// flag.
+func waives(pol *policy.Policy, capability string) *policy.Waiver {
+	if pol == nil {
+		return nil
+	}
+	return pol.Evidence.Waives(capability)
+}
+
 func (a *app) auditExportCmd() *cobra.Command {
 	var storeURL, to string
 	c := &cobra.Command{
 		Use:   "export --to URL",
-		Short: "copy the trail to another store (for example WORM object storage); idempotent",
-		Args:  cobra.NoArgs,
+		Short: "copy the trail and its artifacts to WORM object storage; idempotent",
+		Long: `export copies the entries the target lacks, every checkpoint with its
+signatures, and the artifacts (apply logs) the target lacks. What the target
+holds already must be byte-identical. The target must keep its objects under
+Object Lock, unless governance/policy.yaml waives it (evidence.waive:
+[{capability: object_lock, reason: ...}]). The export is recorded in the trail.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return usage(errors.New("--to is required"), "for example --to s3://evidence-bucket/trail")
@@ -438,21 +549,48 @@ func (a *app) auditExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, c, err := trail.Export(a.ctx, src, dst)
-			if err != nil {
-				var div *trail.DivergedError
-				if errors.As(err, &div) {
-					return failed(err, "the two trails have different histories; verify both with `groundzero audit verify --store`")
-				}
-				return usage(err, "")
+			waiver := waives(a.evidencePolicy(r), policy.CapObjectLock)
+			res, err := trail.Export(a.ctx, src, dst, trail.ExportOptions{AllowNoObjectLock: waiver != nil})
+			rec := a.recorder(r)
+			details := map[string]any{"ok": err == nil, "from": redactURL(src.URL()), "entries": res.Entries, "checkpoints": res.Checkpoints,
+				"artifacts": res.Artifacts, "object_lock": res.ObjectLock}
+			if waiver != nil && !res.ObjectLock {
+				details["object_lock_waived"] = waiver.Reason
 			}
-			fmt.Fprintf(a.stdout, "exported %d entries and %d checkpoints from %s to %s\n", n, c, src.URL(), dst.URL())
-			return nil
+			if err != nil {
+				details["error"] = err.Error()
+			}
+			rec.add("audit.export", redactURL(dst.URL()), details)
+			if err != nil {
+				return rec.flush(exportError(err))
+			}
+			fmt.Fprintf(a.stdout, "exported %d entries and %d checkpoints from %s to %s\n", res.Entries, res.Checkpoints, src.URL(), dst.URL())
+			fmt.Fprintf(a.stdout, "exported %d artifact%s\n", res.Artifacts, plural(res.Artifacts, "", "s"))
+			if !res.ObjectLock {
+				fmt.Fprintf(a.stdout, "%s has no Object Lock: waived in %s (%s)\n", dst.URL(), repo.PolicyFile, waiver.Reason)
+			}
+			return rec.flush(nil)
 		},
 	}
 	c.Flags().StringVar(&storeURL, "store", "", "source store URL (default: evidence.store in policy.yaml)")
-	c.Flags().StringVar(&to, "to", "", "destination store URL (file://DIR or s3://BUCKET/PREFIX)")
+	c.Flags().StringVar(&to, "to", "", "destination store URL (s3://BUCKET/PREFIX with Object Lock, or file://DIR where policy waives it)")
 	return c
+}
+
+// exportError gives an export failure its exit code and hint.
+func exportError(err error) error {
+	var div *trail.DivergedError
+	var nol *trail.NoObjectLockError
+	var te *trail.TamperError
+	switch {
+	case errors.As(err, &div):
+		return failed(err, "the two trails have different histories; verify both with `groundzero audit verify --store`")
+	case errors.As(err, &nol):
+		return failed(err, "export to a bucket created with Object Lock; or, if review accepts evidence that can be rewritten, waive it in governance/policy.yaml: evidence: {waive: [{capability: object_lock, reason: ...}]}")
+	case errors.As(err, &te):
+		return failed(err, "someone with write access to the bucket changed the trail: verify it with `groundzero audit verify --store URL`")
+	}
+	return usage(err, "")
 }
 
 func (a *app) auditRepairCmd() *cobra.Command {
@@ -506,17 +644,32 @@ func (a *app) auditCheckpointCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, _, err := a.signer(r, keySpec)
+			s, spec, err := a.signer(r, keySpec)
 			if err != nil {
 				return err
 			}
+			// Only a registry signer who may sign checkpoints vouches for
+			// the trail (T35): refuse any other key before writing.
+			owner, err := a.keyOwner(r, spec)
+			if err != nil {
+				return err
+			}
+			var who *signers.Signer
+			if reg := a.currentRegistry(r); reg != nil && owner != "" {
+				who = reg.Lookup(owner)
+			}
+			if err := a.mayCheckpoint(r, who); err != nil {
+				return failed(fmt.Errorf("%s cannot sign checkpoints: %w", spec, err),
+					"use the key of a registry signer who may sign checkpoints (gates.checkpoint.roles in governance/policy.yaml)")
+			}
+			// This key, not the default one, signs this command's checkpoint.
+			a.ckey, a.ckeyErr = &checkpointKey{spec: spec, signer: s, owner: owner}, nil
 			rec := a.recorder(r)
-			rec.signer = s
 			rec.add("audit.checkpoint", "", nil)
 			if err := rec.flush(nil); err != nil {
 				return err
 			}
-			fmt.Fprintln(a.stdout, "checkpoint signed")
+			fmt.Fprintf(a.stdout, "checkpoint signed by %s\n", owner)
 			return nil
 		},
 	}

@@ -34,8 +34,13 @@ infra/bootstrap for --env (or the only environment). It prints one line per
 gate and fails the build when a governance artifact is missing or invalid.
 
 The registry chain is anchored by --trust-root or GROUNDZERO_TRUST_ROOT, which
-belongs in CI settings the repository cannot change. Without a pin, trust is
-on first use and check says so; --strict makes that a failure.`,
+belongs in CI settings the repository cannot change. Freshness (rollback of
+the registry or the governed state, replay of an intent) is judged against
+the authoritative evidence store that policy.yaml names, read and verified in
+full: the anchor gate. A local file:// store is a cache, accepted only for
+environments marked demo: true. Without a pin, trust is on first use and
+check says so; --strict fails without a pin or without an authoritative
+store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := formatFlag(format, "text", "json"); err != nil {
@@ -49,7 +54,11 @@ on first use and check says so; --strict makes that a failure.`,
 			if err != nil {
 				return err
 			}
-			results := []gate.Result{env.PolicyGate(), env.SignersGate(), env.ManifestGate(a.ctx)}
+			var envs []string
+			if envName != "" {
+				envs = []string{envName}
+			}
+			results := []gate.Result{env.PolicyGate(), env.AnchorGate(envs...), env.SignersGate(), env.ManifestGate(a.ctx)}
 			if env.TagRequired(requireTag) {
 				results = append(results, env.TagGate(a.ctx, "HEAD"))
 			}
@@ -64,7 +73,7 @@ on first use and check says so; --strict makes that a failure.`,
 		},
 	}
 	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")
-	c.Flags().BoolVar(&strict, "strict", false, "fail when no trust root is pinned")
+	c.Flags().BoolVar(&strict, "strict", false, "fail without a pinned trust root or an authoritative evidence store")
 	c.Flags().StringVar(&envName, "env", "", "environment whose parity policy the configuration must meet (default: the only one)")
 	trustRootFlag(c, &trustRoot)
 	formatFlagVar(c, &format, "text", "json")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sign"
 	"github.com/groundzero/groundzero/internal/strictyaml"
@@ -83,7 +84,9 @@ type app struct {
 	dir    string    // -C
 
 	stores    map[string]trail.Store // opened evidence stores, by base and URL
-	histories map[trail.Store]*history
+	anchors   map[trail.Store]*anchor.Index
+	ckey      *checkpointKey // the default checkpoint key, once resolved
+	ckeyErr   error
 }
 
 func (a *app) repo() (*repo.Repo, error) {
@@ -148,6 +151,19 @@ can verify offline with stock tools.`,
 		return usage(err, "see `"+c.CommandPath()+" --help`")
 	})
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		if readOnly[c.CommandPath()] {
+			return nil
+		}
+		// A command that records is refused before it writes anything
+		// when the default key may not sign checkpoints (T35).
+		r, err := repo.Find(orDot(a.dir))
+		if err != nil {
+			return nil // the command reports it
+		}
+		_, err = a.defaultKey(r)
+		return err
+	}
 	root.AddCommand(
 		a.initCmd(),
 		a.signersCmd(),
@@ -173,6 +189,24 @@ can verify offline with stock tools.`,
 		return usage(err, "see `groundzero --help`")
 	}
 	return usage(err, "")
+}
+
+// readOnly commands record nothing, so no checkpoint key is resolved for
+// them.
+var readOnly = map[string]bool{
+	"groundzero audit verify":      true,
+	"groundzero audit show":        true,
+	"groundzero audit prove":       true,
+	"groundzero audit check-proof": true,
+	"groundzero policy schema":     true,
+	"groundzero help":              true,
+}
+
+func orDot(dir string) string {
+	if dir == "" {
+		return "."
+	}
+	return dir
 }
 
 func sha256hex(b []byte) string {

@@ -1,94 +1,68 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/json"
-	"time"
+	"errors"
 
-	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
-const seenAction = "signers.seen"
-
-// history is what commands read back from the audit trail, in one pass.
-type history struct {
-	seen   *gate.Seen       // newest registry version recorded as in force
-	used   map[string]int64 // consumed intent nonces, with the seq that consumed each
-	newest time.Time        // time of the newest checkpoint
-}
-
-var (
-	seenNeedle     = []byte(`"action":"` + seenAction + `"`)
-	consumedNeedle = []byte(`"action":"intent.consumed"`)
-)
-
-// history reads the trail once per command (appending forgets it).
-func (a *app) history(store trail.Store) (*history, error) {
-	if h := a.histories[store]; h != nil {
-		return h, nil
-	}
-	h := &history{used: map[string]int64{}}
-	err := trail.Scan(a.ctx, store, nil, func(line []byte) error {
-		if !bytes.Contains(line, seenNeedle) && !bytes.Contains(line, consumedNeedle) {
-			return nil
-		}
-		e, err := audit.ParseEntry(line)
-		if err != nil {
-			return nil
-		}
-		switch e.Action {
-		case seenAction:
-			var d struct {
-				Version int    `json:"version"`
-				SHA256  string `json:"sha256"`
-			}
-			raw, _ := json.Marshal(e.Details)
-			if json.Unmarshal(raw, &d) == nil && d.Version >= 1 && len(d.SHA256) == 64 && (h.seen == nil || d.Version >= h.seen.Version) {
-				h.seen = &gate.Seen{Version: d.Version, SHA256: d.SHA256, Seq: e.Seq}
-			}
-		case "intent.consumed":
-			if n, ok := e.Details["nonce"].(string); ok {
-				if _, dup := h.used[n]; !dup {
-					h.used[n] = e.Seq
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	cps, err := store.Checkpoints(a.ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range cps {
-		if cp, err := audit.ParseCheckpoint(c.Body); err == nil && cp.Time.After(h.newest) {
-			h.newest = cp.Time
-		}
-	}
-	if a.histories == nil {
-		a.histories = map[trail.Store]*history{}
-	}
-	a.histories[store] = h
-	return h, nil
-}
-
-// gates loads the gate environment, with the registry version the audit
-// trail last recorded.
-func (a *app) gates(r *repo.Repo, trustRoot string, strict bool) (*gate.Env, error) {
+// anchor reads the freshness anchor, the authoritative evidence store that
+// policy.yaml names, verified in full, once per command (appending forgets
+// it). Checkpoints are judged against the repository's current registry;
+// the registry chain itself is judged afterwards, with the anchor's witness
+// times, and nothing counts unless it verifies.
+func (a *app) anchor(r *repo.Repo) (*anchor.Index, error) {
 	store, err := a.openStore(r, "")
 	if err != nil {
 		return nil, err
 	}
-	h, err := a.history(store)
-	if err != nil {
-		return nil, usage(err, "the evidence store must be readable")
+	if ix := a.anchors[store]; ix != nil {
+		return ix, nil
 	}
-	return gate.Load(r, a.now, trustRoot, strict, h.seen), nil
+	pol := a.evidencePolicy(r)
+	cfg := trail.VerifyConfig{Now: a.now}
+	if pol != nil {
+		cfg.Roles = pol.Gates.Checkpoint.Roles
+	}
+	if chain, err := signers.Load(r); err == nil {
+		cfg.Registry = chain.Current()
+	}
+	ix, err := anchor.Read(a.ctx, store, cfg, a.authoritative(store, pol))
+	if err != nil {
+		return nil, err
+	}
+	if a.anchors == nil {
+		a.anchors = map[trail.Store]*anchor.Index{}
+	}
+	a.anchors[store] = ix
+	return ix, nil
+}
+
+// authoritative reports whether a store can anchor freshness: object
+// storage under Object Lock, or whose lack of it policy.yaml waives.
+func (a *app) authoritative(s trail.Store, pol *policy.Policy) bool {
+	ol, ok := s.(interface{ ObjectLock() bool })
+	if !ok {
+		return false
+	}
+	return ol.ObjectLock() || (pol != nil && pol.Evidence.Waives(policy.CapObjectLock) != nil)
+}
+
+// gates loads the gate environment against the freshness anchor. A store
+// that cannot be opened is a usage error; one that cannot be read or does
+// not verify fails the anchor gate.
+func (a *app) gates(r *repo.Repo, trustRoot string, strict bool) (*gate.Env, error) {
+	ix, err := a.anchor(r)
+	var e *Error
+	if errors.As(err, &e) && e.Code == ExitUsage {
+		return nil, e
+	}
+	return gate.Load(r, a.now, trustRoot, strict, ix, err), nil
 }
 
 // finishGates prints the results, records each one (and the registry version
@@ -98,8 +72,21 @@ func (a *app) finishGates(r *repo.Repo, env *gate.Env, format string, results []
 	for _, res := range results {
 		rec.add("gate", res.Name, map[string]any{"ok": res.OK, "detail": res.Detail})
 	}
-	if env.Trusted && (env.Seen == nil || env.Report.Version != env.Seen.Version) {
-		rec.add(seenAction, repo.SignersFile, map[string]any{"version": env.Report.Version, "sha256": env.Report.Hash})
-	}
+	recordSeen(rec, env)
 	return rec.flush(a.report(format, results))
+}
+
+// recordSeen records the registry and governed-state versions now in force,
+// when they verified and the anchor does not hold them yet.
+func recordSeen(rec *recorder, env *gate.Env) {
+	ix := env.Anchor
+	if ix == nil || !ix.Report.OK() {
+		return
+	}
+	if env.Trusted && (ix.Registry == nil || env.Report.Version != ix.Registry.Version) {
+		rec.add(anchor.RegistrySeen, repo.SignersFile, map[string]any{"version": env.Report.Version, "sha256": env.Report.Hash})
+	}
+	if m := env.Manifest; m != nil && (ix.Manifest == nil || m.Version != ix.Manifest.Version) {
+		rec.add(anchor.ManifestSeen, repo.ManifestFile, map[string]any{"version": m.Version, "sha256": sha256hex(env.ManifestRaw)})
+	}
 }

@@ -24,7 +24,7 @@ var gitignoreLines = []string{
 }
 
 func (a *app) initCmd() *cobra.Command {
-	var backend, env string
+	var backend, env, evidence string
 	var force bool
 	c := &cobra.Command{
 		Use:   "init",
@@ -32,7 +32,13 @@ func (a *app) initCmd() *cobra.Command {
 		Long: `init writes governance/policy.yaml (with commented defaults),
 governance/signers.yaml (version 1, no signers yet) and governance/MANIFEST in
 the current git work tree. It refuses to overwrite existing files unless
---force is given.`,
+--force is given.
+
+--evidence names the authoritative evidence store, object storage with
+Object Lock (s3://BUCKET/PREFIX?endpoint=...): the audit trail and the
+freshness anchor against which rollback and replay are judged. Without it
+the trail is kept in a local directory and the environment is marked
+demo-grade.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(policy.BackendKinds, backend) {
@@ -56,7 +62,11 @@ the current git work tree. It refuses to overwrite existing files unless
 				return usage(fmt.Errorf("already initialised: %s exist(s)", strings.Join(existing, ", ")),
 					"keep the existing governance files, or pass --force to overwrite them")
 			}
-			if err := r.WriteFile(repo.PolicyFile, policy.Template(backend, env)); err != nil {
+			tmpl := policy.Template(backend, env, evidence)
+			if _, err := policy.Parse("--evidence", tmpl); err != nil {
+				return usage(fmt.Errorf("--evidence %q is not an evidence store URL", evidence), "give s3://BUCKET/PREFIX (with ?endpoint=URL&path_style=true for S3-compatible stores)")
+			}
+			if err := r.WriteFile(repo.PolicyFile, tmpl); err != nil {
 				return usage(err, "")
 			}
 			reg := &signers.Registry{Version: 1, Threshold: 2}
@@ -73,6 +83,7 @@ the current git work tree. It refuses to overwrite existing files unless
 			if err != nil {
 				return usage(err, "")
 			}
+			m.Version = 1
 			if err := r.WriteFile(repo.ManifestFile, m.Format()); err != nil {
 				return usage(err, "")
 			}
@@ -80,6 +91,9 @@ the current git work tree. It refuses to overwrite existing files unless
 				fmt.Fprintln(a.stdout, f)
 			}
 			a.info("initialised a governed repository: backend %s, environment %s", backend, env)
+			if evidence == "" {
+				a.info("evidence is kept in %s, a local store: environment %s is demo-grade; name WORM object storage with --evidence for real use", policy.DefaultEvidenceStore, env)
+			}
 			if backend == "local" {
 				a.info("backend local is for demos and tests; choose s3, gcs, oci, spaces or minio with --backend for real state")
 			}
@@ -91,6 +105,7 @@ the current git work tree. It refuses to overwrite existing files unless
 	}
 	c.Flags().StringVar(&backend, "backend", "local", "state backend: s3, gcs, oci, spaces, minio or local")
 	c.Flags().StringVar(&env, "env", "dev", "name of the first environment")
+	c.Flags().StringVar(&evidence, "evidence", "", "authoritative evidence store `URL` (s3://BUCKET/PREFIX); default: a local, demo-grade store")
 	c.Flags().BoolVar(&force, "force", false, "overwrite existing governance files")
 	return c
 }

@@ -11,14 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
-	"github.com/groundzero/groundzero/internal/sign"
-	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/record"
 )
 
@@ -39,22 +38,6 @@ func sha256File(p string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// requesterID finds the registry id of the key a KEYSPEC names.
-func (a *app) requesterID(r *repo.Repo, keyFlag string) (string, error) {
-	spec, err := sign.Resolve(keyFlag, a.getenv, func(k string) string { return r.GitConfig(a.ctx, k) })
-	if err != nil {
-		return "", usage(errors.New("cannot tell who requests: pass --requester ID, or --key KEYSPEC (or set GROUNDZERO_KEY)"), "")
-	}
-	id, err := a.keyOwner(r, spec)
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		return "", failed(fmt.Errorf("key %s is not in the signers registry", spec), "only registered signers may request an intent")
-	}
-	return id, nil
-}
-
 func (a *app) intentNewCmd() *cobra.Command {
 	var env, action, reason, ticket, ttlFlag, planFile, requester, keySpec string
 	c := &cobra.Command{
@@ -65,7 +48,10 @@ groundzero.intent/v1 that names the environment, the action (bootstrap,
 apply, destroy, revoke or break-glass), the reason and ticket, the requester,
 the repository's commit and tag, its lifetime (--ttl, default and maximum from
 policy.yaml) and a random nonce. With --plan it is bound to that saved plan's
-SHA-256. Its path is printed; signers then run ` + "`groundzero intent sign`" + `.`,
+SHA-256. The requester is the owner of --key (default GROUNDZERO_KEY, then
+git's user.signingkey), who must be in the signers registry, and whose
+signature the intent carries from the start. Its path is printed; approvers
+then run ` + "`groundzero intent sign`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := a.repo()
@@ -89,11 +75,23 @@ SHA-256. Its path is printed; signers then run ` + "`groundzero intent sign`" + 
 			if ttl > maxTTL {
 				return usage(fmt.Errorf("--ttl %s is longer than the policy's max_ttl of %s", ttl, maxTTL), "ask for a shorter lifetime, or change gates.intent.max_ttl through review")
 			}
-			if requester == "" {
-				if requester, err = a.requesterID(r, keySpec); err != nil {
-					return err
-				}
+			// The requester is whoever holds the key that creates and signs
+			// the intent (T31): a name alone proves nothing.
+			signer, spec, err := a.signer(r, keySpec)
+			if err != nil {
+				return usage(errors.New("the requester signs the intent: pass --key KEYSPEC (or set GROUNDZERO_KEY)"), "")
 			}
+			owner, err := a.keyOwner(r, spec)
+			if err != nil {
+				return err
+			}
+			if owner == "" {
+				return failed(fmt.Errorf("key %s is not in the signers registry", spec), "only registered signers may request an intent; the requester is the owner of --key")
+			}
+			if requester != "" && requester != owner {
+				return usage(fmt.Errorf("--requester %s, but key %s belongs to %s", requester, spec, owner), "the requester is the owner of the key that signs the intent; drop --requester or use your own key")
+			}
+			requester = owner
 			head, err := gittag.Head(a.ctx, r)
 			if err != nil {
 				return usage(errors.New("the repository has no commit"), "commit the governed files first")
@@ -116,15 +114,23 @@ SHA-256. Its path is printed; signers then run ` + "`groundzero intent sign`" + 
 			if err != nil {
 				return usage(err, "")
 			}
+			sig, err := signer.Sign(a.ctx, data, intent.Kind)
+			if err != nil {
+				return usage(err, "check that the key is available to gpg, ssh-keygen or the file given")
+			}
 			p := path.Join(repo.IntentsDir, in.ID+".json")
 			if err := r.WriteFile(p, data); err != nil {
 				return usage(err, "")
 			}
+			if _, err := sigfile.Add(r, p, sig); err != nil {
+				return usage(err, "")
+			}
 			fmt.Fprintln(a.stdout, p)
-			a.info("intent %s: %s on %s, requested by %s, expires %s", in.ID, in.Action, in.Env, in.Requester, in.Expires)
+			a.info("intent %s: %s on %s, requested and signed by %s, expires %s", in.ID, in.Action, in.Env, in.Requester, in.Expires)
 			rec := a.recorder(r)
+			rec.as(signer, sig)
 			rec.add("intent.new", in.ID, map[string]any{"env": in.Env, "action": in.Action, "requester": in.Requester, "reason": in.Reason,
-				"ticket": in.Ticket, "commit": in.Commit, "expires": in.Expires, "plan_sha256": in.PlanSHA256, "record_sha256": sha256hex(data)})
+				"ticket": in.Ticket, "commit": in.Commit, "expires": in.Expires, "plan_sha256": in.PlanSHA256, "record_sha256": sha256hex(data), "key": sig.Issuer()})
 			return rec.flush(nil)
 		},
 	}
@@ -134,8 +140,8 @@ SHA-256. Its path is printed; signers then run ` + "`groundzero intent sign`" + 
 	c.Flags().StringVar(&ticket, "ticket", "", "change ticket reference")
 	c.Flags().StringVar(&ttlFlag, "ttl", "", "lifetime, such as 4h or 1d (default and maximum from policy.yaml)")
 	c.Flags().StringVar(&planFile, "plan", "", "bind the intent to this saved plan")
-	c.Flags().StringVar(&requester, "requester", "", "signer id of the requester (default: the owner of --key)")
-	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC identifying the requester (default GROUNDZERO_KEY, then git's user.signingkey)")
+	c.Flags().StringVar(&requester, "requester", "", "signer id of the requester; must be the owner of --key (a check, never an override)")
+	c.Flags().StringVar(&keySpec, "key", "", "KEYSPEC of the requester, who signs the intent (default GROUNDZERO_KEY, then git's user.signingkey)")
 	return c
 }
 
@@ -188,8 +194,10 @@ func (a *app) signIntent(r *repo.Repo, rel string, data []byte, keySpec string, 
 	fmt.Fprintln(a.stdout, p)
 	rec := a.recorder(r)
 	rec.as(s, sig)
-	if rec.actor == in.Requester && (action == "intent.sign" || action == "intent.approve") {
-		a.info("note: you requested intent %s; whether your own signature counts depends on gates.approvals.%s.requester_counts", in.ID, in.Action)
+	if reg := a.currentRegistry(r); reg != nil {
+		if who, _ := reg.FindKey(sig); who != nil && who.ID == in.Requester {
+			a.info("note: you requested intent %s; whether your own signature counts depends on gates.approvals.%s.requester_counts", in.ID, in.Action)
+		}
 	}
 	details := map[string]any{"key": sig.Issuer(), "record_sha256": sha256hex(data)}
 	for k, v := range extra {
@@ -287,51 +295,46 @@ type intentStatus struct {
 }
 
 // judgeIntent verifies an intent for its own environment and action against
-// the repository and the trail as they are now.
+// the repository and the freshness anchor as they are now.
 func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, planSHA string) (*intent.Verified, error) {
 	pol, err := a.loadPolicy(r)
 	if err != nil {
 		return nil, err
 	}
-	reg, _, err := a.trustedRegistry(r, "")
+	genv, err := a.gates(r, "", false)
 	if err != nil {
 		return nil, err
 	}
 	if planSHA == "" {
 		planSHA = in.PlanSHA256
 	}
-	return a.verifyIntent(r, pol, reg, in, data, rel, in.Env, planSHA)
+	return a.verifyIntent(r, pol, genv, in, data, rel, in.Env, planSHA)
 }
 
-// verifyIntent applies every intent rule for env: the commit is HEAD's, the
-// consumed nonces and the newest checkpoint time come from the audit trail.
-// A *Error is a usage problem; any other error is the intent's.
-func (a *app) verifyIntent(r *repo.Repo, pol *policy.Policy, reg *signers.Registry, in *intent.Intent, data []byte, rel, env, planSHA string) (*intent.Verified, error) {
+// verifyIntent applies every intent rule for env: the registry is the one
+// the gates trusted (chain, pin and no rollback), the commit is HEAD's, and
+// the consumed nonces and the newest checkpoint time come from the freshness
+// anchor. A *Error is a usage problem; any other error is the intent's.
+func (a *app) verifyIntent(r *repo.Repo, pol *policy.Policy, genv *gate.Env, in *intent.Intent, data []byte, rel, env, planSHA string) (*intent.Verified, error) {
+	if res := genv.SignersGate(); !res.OK {
+		return nil, failed(errors.New(res.Detail), res.Hint)
+	}
+	if res := genv.AnchorGate(env); !res.OK {
+		return nil, failed(errors.New(res.Detail), res.Hint)
+	}
 	head, err := gittag.Head(a.ctx, r)
 	if err != nil {
 		return nil, usage(err, "")
-	}
-	store, err := a.openStore(r, "")
-	if err != nil {
-		return nil, err
-	}
-	h, err := a.history(store)
-	if err != nil {
-		return nil, usage(err, "the evidence store must be readable")
 	}
 	sigs, err := sigfile.Load(r, rel)
 	if err != nil {
 		return nil, failed(err, "")
 	}
 	maxTTL, _ := policy.ParseDuration(pol.Gates.Intent.MaxTTL)
-	return intent.Verify(in, data, sigs, reg, pol.Gates.Approvals[in.Action], intent.Expect{
-		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: h.newest, MaxTTL: maxTTL,
-		Used: func(n string) int64 {
-			if seq, ok := h.used[n]; ok {
-				return seq
-			}
-			return -1
-		},
+	ix := genv.Anchor
+	return intent.Verify(in, data, sigs, genv.Registry(), pol.Gates.Approvals[in.Action], intent.Expect{
+		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: ix.NewestCheckpoint(), MaxTTL: maxTTL,
+		Used: ix.UsedSeq,
 	})
 }
 
@@ -395,6 +398,7 @@ func intentHint(err error) string {
 		us *intent.UsedError
 		ap *intent.ApprovalError
 		ck *intent.ClockError
+		rq *intent.RequesterError
 	)
 	switch {
 	case errors.As(err, &mm):
@@ -405,6 +409,8 @@ func intentHint(err error) string {
 		return "more people with the required roles sign it: `groundzero intent sign FILE --key KEYSPEC`"
 	case errors.As(err, &ck):
 		return "fix the system clock"
+	case errors.As(err, &rq):
+		return "intents are created and signed by their requester: `groundzero intent new --key KEYSPEC`; do not edit the requester"
 	}
 	return ""
 }

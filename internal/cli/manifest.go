@@ -41,15 +41,18 @@ old MANIFEST no longer match and are removed.`,
 			if err != nil {
 				return failed(err, "governed files must be regular files (no symbolic links) inside the repository")
 			}
-			out := m.Format()
 			old, err := r.ReadFile(repo.ManifestFile, manifest.MaxSize)
-			if err == nil && string(old) == string(out) {
-				a.info("%s is up to date (%d files)", repo.ManifestFile, len(m.Entries))
-				fmt.Fprintln(a.stdout, repo.ManifestFile)
-				return nil
-			}
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return usage(err, "")
+			}
+			if m, err = nextManifest(r, old, m); err != nil {
+				return err
+			}
+			out := m.Format()
+			if string(old) == string(out) {
+				a.info("%s is up to date (version %d, %d files)", repo.ManifestFile, m.Version, len(m.Entries))
+				fmt.Fprintln(a.stdout, repo.ManifestFile)
+				return nil
 			}
 			if err := r.WriteFile(repo.ManifestFile, out); err != nil {
 				return usage(err, "")
@@ -58,12 +61,44 @@ old MANIFEST no longer match and are removed.`,
 				return usage(err, "")
 			}
 			fmt.Fprintln(a.stdout, repo.ManifestFile)
-			a.info("wrote %s (%d files); it needs new signatures: `groundzero manifest sign`", repo.ManifestFile, len(m.Entries))
+			a.info("wrote %s version %d (%d files); it needs new signatures: `groundzero manifest sign`", repo.ManifestFile, m.Version, len(m.Entries))
 			rec := a.recorder(r)
-			rec.add("manifest.update", repo.ManifestFile, map[string]any{"files": len(m.Entries), "sha256": sha256hex(out)})
+			rec.add("manifest.update", repo.ManifestFile, map[string]any{"files": len(m.Entries), "sha256": sha256hex(out), "version": m.Version})
 			return rec.flush(nil)
 		},
 	}
+}
+
+// nextManifest gives the built manifest its version. A signed MANIFEST is
+// history: a change makes version N+1, linked to it by its SHA-256. An
+// unsigned one is still being prepared and keeps its version.
+func nextManifest(r *repo.Repo, old []byte, built *manifest.Manifest) (*manifest.Manifest, error) {
+	if old == nil {
+		built.Version = 1
+		return built, nil
+	}
+	prev, err := manifest.Parse(old)
+	if err != nil {
+		// An unreadable MANIFEST is replaced; its version is lost, and
+		// the freshness anchor refuses an older version than it recorded.
+		built.Version = 1
+		return built, nil
+	}
+	sigs, err := sigfile.Load(r, repo.ManifestFile)
+	if err != nil {
+		return nil, usage(err, "")
+	}
+	switch {
+	case len(sigs) > 0 && prev.SameEntries(built):
+		return prev, nil
+	case len(sigs) > 0:
+		return prev.Next(old, built.Entries), nil
+	case prev.Version == 0:
+		built.Version = 1
+	default:
+		built.Version, built.Previous = prev.Version, prev.Previous
+	}
+	return built, nil
 }
 
 func (a *app) manifestSignCmd() *cobra.Command {
@@ -140,7 +175,7 @@ gates.manifest.approvals distinct approver or security signers.`,
 			if err != nil {
 				return err
 			}
-			return a.finishGates(r, env, format, []gate.Result{env.ManifestGate(a.ctx)})
+			return a.finishGates(r, env, format, []gate.Result{env.AnchorGate(), env.ManifestGate(a.ctx)})
 		},
 	}
 	trustRootFlag(c, &trustRoot)

@@ -85,7 +85,7 @@ func (a *app) openGoverned(env, dir, tfBinary, trustRoot string) (*governed, err
 		return nil, err
 	}
 	g := &governed{r: r, pol: pol, env: env, genv: genv}
-	g.results = []gate.Result{genv.PolicyGate(), genv.SignersGate(), genv.ManifestGate(a.ctx)}
+	g.results = []gate.Result{genv.PolicyGate(), genv.AnchorGate(env), genv.SignersGate(), genv.ManifestGate(a.ctx)}
 	if genv.TagRequired(false) {
 		g.results = append(g.results, genv.TagGate(a.ctx, "HEAD"))
 	}
@@ -110,6 +110,7 @@ func (a *app) finish(g *governed, rec *recorder, result error) error {
 	for _, res := range g.results {
 		rec.add("gate", res.Name, map[string]any{"ok": res.OK, "detail": res.Detail, "env": g.env})
 	}
+	recordSeen(rec, g.genv)
 	if err := a.report("text", g.results); err != nil && result == nil {
 		result = err
 	}

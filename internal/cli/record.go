@@ -3,8 +3,10 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/user"
+	"strings"
 	"time"
 
 	"github.com/groundzero/groundzero/audit"
@@ -24,8 +26,8 @@ type recorder struct {
 	a      *app
 	r      *repo.Repo
 	events []trail.Event
-	actor  string
-	signer sign.Signer // signs the checkpoint; nil means resolve the default key
+	signer sign.Signer          // the command's own signing key, set by as
+	sig    *signature.Signature // a signature it made, to tell whose key it is
 }
 
 func (a *app) recorder(r *repo.Repo) *recorder {
@@ -37,19 +39,11 @@ func (rec *recorder) add(action, subject string, details map[string]any) {
 	rec.events = append(rec.events, trail.Event{Action: action, Subject: subject, Details: details})
 }
 
-// as sets the acting identity and the key that signs the checkpoint.
+// as offers the key the command signed with (sig is one of its signatures)
+// for the checkpoint: it signs the checkpoint when its owner is a registry
+// signer who may sign checkpoints.
 func (rec *recorder) as(s sign.Signer, sig *signature.Signature) {
-	rec.signer = s
-	if sig == nil {
-		return
-	}
-	if chain, err := signers.Load(rec.r); err == nil {
-		if who, _ := chain.Current().FindKey(sig); who != nil {
-			rec.actor = who.ID
-			return
-		}
-	}
-	rec.actor = "key:" + sig.Issuer()
+	rec.signer, rec.sig = s, sig
 }
 
 // keyOwner names the registered signer who owns the key a spec names, or ""
@@ -69,10 +63,9 @@ func (a *app) keyOwner(r *repo.Repo, spec sign.Spec) (string, error) {
 	return "", nil
 }
 
-func (a *app) defaultActor() string {
-	if v := a.getenv("GROUNDZERO_ACTOR"); v != "" {
-		return v
-	}
+// unverifiedActor names whoever runs an unsigned command. It never counts
+// for anything: only a key in the registry makes an identity.
+func (a *app) unverifiedActor() string {
 	name := a.getenv("USER")
 	if name == "" {
 		if u, err := user.Current(); err == nil {
@@ -82,27 +75,108 @@ func (a *app) defaultActor() string {
 		}
 	}
 	host, _ := os.Hostname()
-	return "user:" + name + "@" + host
+	return "unverified:" + name + "@" + host
 }
 
-// evidencePolicy returns the evidence store URL and retention from
-// policy.yaml, or the defaults when the policy cannot be read.
-func evidencePolicy(r *repo.Repo) (string, int) {
+// checkpointKey is the key that signs checkpoints by default
+// (GROUNDZERO_KEY, then git's user.signingkey) and its owner.
+type checkpointKey struct {
+	spec   sign.Spec
+	signer sign.Signer
+	owner  string
+}
+
+// defaultKey resolves the default checkpoint key, once. A key that is not
+// a registry signer allowed to sign checkpoints is refused (T35): a
+// checkpoint by a foreign key would be ignored by every verifier, and on
+// WORM storage could never be removed. A registry with no signers yet (a
+// repository being set up) signs no checkpoints.
+func (a *app) defaultKey(r *repo.Repo) (*checkpointKey, error) {
+	if a.ckey != nil || a.ckeyErr != nil {
+		return a.ckey, a.ckeyErr
+	}
+	a.ckey, a.ckeyErr = a.resolveDefaultKey(r)
+	return a.ckey, a.ckeyErr
+}
+
+func (a *app) resolveDefaultKey(r *repo.Repo) (*checkpointKey, error) {
+	spec, err := sign.Resolve("", a.getenv, func(k string) string { return r.GitConfig(a.ctx, k) })
+	if err != nil {
+		return nil, nil // no key configured: unsigned
+	}
+	reg := a.currentRegistry(r)
+	if reg == nil || len(reg.Signers) == 0 {
+		return nil, nil
+	}
+	fpr, err := sign.Fingerprint(a.ctx, spec)
+	if err != nil {
+		return nil, usage(fmt.Errorf("checkpoint key %s: %w", spec, err), "set GROUNDZERO_KEY (or git's user.signingkey) to a key you hold, or unset it")
+	}
+	who := reg.FindByFingerprint(fpr)
+	if err := a.mayCheckpoint(r, who); err != nil {
+		return nil, usage(fmt.Errorf("checkpoint key %s (%s): %w", spec, fpr, err),
+			"set GROUNDZERO_KEY (or git's user.signingkey) to your own registered key, or unset it to record without a checkpoint")
+	}
+	s, err := sign.New(spec, func() time.Time { return a.now })
+	if err != nil {
+		return nil, usage(err, "check the KEYSPEC and that the key exists")
+	}
+	return &checkpointKey{spec: spec, signer: s, owner: who.ID}, nil
+}
+
+// mayCheckpoint says whether the signer may sign checkpoints.
+func (a *app) mayCheckpoint(r *repo.Repo, who *signers.Signer) error {
+	if who == nil {
+		return errors.New("not a key of any signer in the registry, so it may not sign checkpoints")
+	}
+	if who.Status(a.now) != "active" {
+		return fmt.Errorf("signer %q is %s", who.ID, who.Status(a.now))
+	}
+	if pol := a.evidencePolicy(r); pol != nil && len(pol.Gates.Checkpoint.Roles) > 0 && !who.HasAnyRole(pol.Gates.Checkpoint.Roles) {
+		return fmt.Errorf("signer %q has roles [%s], but gates.checkpoint.roles allows only %s", who.ID, strings.Join(who.Roles, ", "), strings.Join(pol.Gates.Checkpoint.Roles, ", "))
+	}
+	return nil
+}
+
+// currentRegistry is the repository's current signers registry, or nil.
+func (a *app) currentRegistry(r *repo.Repo) *signers.Registry {
+	chain, err := signers.Load(r)
+	if err != nil {
+		return nil
+	}
+	return chain.Current()
+}
+
+// evidencePolicy returns policy.yaml for the evidence store settings, or nil
+// when it cannot be read (the defaults apply).
+func (a *app) evidencePolicy(r *repo.Repo) *policy.Policy {
+	if r == nil {
+		return nil
+	}
 	data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize)
 	if err != nil {
-		return policy.DefaultEvidenceStore, policy.DefaultRetentionDays
+		return nil
 	}
 	p, err := policy.Parse(repo.PolicyFile, data)
 	if err != nil {
-		return policy.DefaultEvidenceStore, policy.DefaultRetentionDays
+		return nil
 	}
-	return p.Evidence.Store, p.Evidence.RetentionDays
+	return p
 }
 
 // openStore opens the evidence store: override when given, else policy.yaml's.
-// A store is opened (and, for object storage, probed) once per command.
+// A store is opened (and, for object storage, probed) once per command. When
+// CI settings pin the store (GROUNDZERO_EVIDENCE_STORE), policy.yaml must name
+// the same one: an older signed policy cannot move the anchor elsewhere.
 func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
-	url, days := evidencePolicy(r)
+	url, days := policy.DefaultEvidenceStore, policy.DefaultRetentionDays
+	if pol := a.evidencePolicy(r); pol != nil {
+		url, days = pol.Evidence.Store, pol.Evidence.RetentionDays
+	}
+	if pin := a.getenv("GROUNDZERO_EVIDENCE_STORE"); pin != "" && override == "" && pin != url {
+		return nil, failed(fmt.Errorf("%s names evidence store %s, but GROUNDZERO_EVIDENCE_STORE pins %s", repo.PolicyFile, redactURL(url), redactURL(pin)),
+			"restore governance/policy.yaml from the newest reviewed commit, or change the pin in the CI settings after review")
+	}
 	if override != "" {
 		url = override
 	}
@@ -129,24 +203,42 @@ func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 	return s, nil
 }
 
+// redactURL drops credentials from a store URL for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
 // flush writes the events and a checkpoint. cmdErr is the command's own
 // result: a failure to record never hides it.
 func (rec *recorder) flush(cmdErr error) error {
 	if len(rec.events) == 0 {
 		return cmdErr
 	}
-	a := rec.a
 	err := rec.write()
 	if err == nil {
 		return cmdErr
 	}
+	err = recordError(err)
 	if cmdErr != nil {
-		PrintError(a.stderr, fmt.Errorf("audit: %w", err))
+		PrintError(rec.a.stderr, err)
 		return cmdErr
 	}
+	return err
+}
+
+// recordError gives a failure to record its exit code and hint.
+func recordError(err error) error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var te *trail.TamperError
+	if errors.As(err, &te) {
+		return failed(fmt.Errorf("audit: %w", err), "the evidence store was rewritten; `groundzero audit verify` shows where, and nothing may rely on it until it is investigated")
 	}
 	var ce *trail.ClockError
 	if errors.As(err, &ce) {
@@ -161,54 +253,69 @@ func (rec *recorder) write() error {
 	if err != nil {
 		return err
 	}
-	if rec.signer == nil {
-		spec, err := sign.Resolve("", a.getenv, func(k string) string { return rec.r.GitConfig(a.ctx, k) })
-		if err == nil {
-			rec.signer, _ = sign.New(spec, func() time.Time { return a.now })
-			if rec.actor == "" && a.getenv("GROUNDZERO_ACTOR") == "" {
-				rec.actor, _ = a.keyOwner(rec.r, spec)
-			}
-		}
-	}
-	signed, err := rec.commit(store)
+	signer, actor, err := rec.checkpointSigner()
 	if err != nil {
 		return err
 	}
-	if !signed {
-		a.info("audit: %d entr%s recorded in %s; no signing key, so no checkpoint (set GROUNDZERO_KEY)", len(rec.events), plural(len(rec.events), "y", "ies"), store.URL())
+	if err := rec.commit(store, signer, actor); err != nil {
+		return err
+	}
+	switch {
+	case !a.authoritative(store, a.evidencePolicy(rec.r)):
+		a.info("audit: recorded in %s, a local store: demo-grade only", store.URL())
+	case signer == nil:
+		a.info("audit: %d entr%s recorded in %s without a checkpoint: no registered key signs for this command (set GROUNDZERO_KEY)", len(rec.events), plural(len(rec.events), "y", "ies"), store.URL())
 	}
 	return nil
 }
 
-// commit appends the events, then signs and stores a checkpoint when a key
-// is available. It reports whether it did.
-func (rec *recorder) commit(store trail.Store) (bool, error) {
+// checkpointSigner picks who signs the checkpoint: the command's own key
+// when its owner may sign checkpoints, else the default key; and the actor,
+// the owner of that key, or an unverified name when nobody signs.
+func (rec *recorder) checkpointSigner() (sign.Signer, string, error) {
 	a := rec.a
-	actor := rec.actor
-	if actor == "" {
-		actor = a.defaultActor()
+	if rec.signer != nil && rec.sig != nil {
+		if reg := a.currentRegistry(rec.r); reg != nil {
+			if who, _ := reg.FindKey(rec.sig); who != nil && a.mayCheckpoint(rec.r, who) == nil {
+				return rec.signer, who.ID, nil
+			}
+		}
 	}
+	k, err := a.defaultKey(rec.r)
+	if err != nil {
+		return nil, "", err
+	}
+	if k != nil {
+		return k.signer, k.owner, nil
+	}
+	return nil, a.unverifiedActor(), nil
+}
+
+// commit appends the events as actor, then signs and stores a checkpoint
+// when there is a signer.
+func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string) error {
+	a := rec.a
 	for i := range rec.events {
 		if rec.events[i].Actor == "" {
 			rec.events[i].Actor = actor
 		}
 	}
-	delete(a.histories, store) // what was read back is stale now
+	delete(a.anchors, store) // what was read back is stale now
 	if _, err := trail.Append(a.ctx, store, a.now, rec.events...); err != nil {
-		return false, err
+		return err
 	}
-	if rec.signer == nil {
-		return false, nil
+	if signer == nil {
+		return nil
 	}
 	cp, err := trail.MakeCheckpoint(a.ctx, store, a.now)
 	if err != nil {
-		return false, err
+		return err
 	}
-	sig, err := rec.signer.Sign(a.ctx, cp.Marshal(), audit.CheckpointNamespace)
+	sig, err := signer.Sign(a.ctx, cp.Marshal(), audit.CheckpointNamespace)
 	if err != nil {
-		return false, fmt.Errorf("signing the checkpoint: %w", err)
+		return fmt.Errorf("signing the checkpoint: %w", err)
 	}
-	return true, trail.StoreSigned(a.ctx, store, cp, []*signature.Signature{sig})
+	return trail.StoreSigned(a.ctx, store, cp, []*signature.Signature{sig})
 }
 
 func plural(n int, one, many string) string {

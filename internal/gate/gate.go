@@ -6,12 +6,15 @@ package gate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
 	"time"
 
+	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"
@@ -53,16 +56,15 @@ type Env struct {
 	// Trusted is set when the registry chain verified; only then may its
 	// keys vouch for anything else.
 	Trusted bool
-	// Seen is the newest registry version the audit trail has recorded,
-	// nil when it records none. A registry older than it is a rollback.
-	Seen *Seen
-}
-
-// Seen is a registry version recorded in the audit trail.
-type Seen struct {
-	Version int
-	SHA256  string
-	Seq     int64 // the audit entry that recorded it
+	// Anchor is what the authoritative audit trail says was in force (nil
+	// when it could not be read: AnchorErr says why). A registry or
+	// governed state older than it records is a rollback.
+	Anchor    *anchor.Index
+	AnchorErr error
+	// Manifest is the verified MANIFEST, set by a passing ManifestGate.
+	Manifest *manifest.Manifest
+	// ManifestRaw is its exact bytes.
+	ManifestRaw []byte
 }
 
 // RollbackError reports a registry older than, or different from, the
@@ -71,10 +73,12 @@ type RollbackError struct{ Msg string }
 
 func (e *RollbackError) Error() string { return e.Msg }
 
-// Load reads policy.yaml and the signers chain and verifies the chain, and
-// that it is not older than the version seen recorded in the audit trail.
-func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool, seen *Seen) *Env {
-	e := &Env{Repo: r, Now: now, TrustRoot: trustRoot, Strict: strict, Seen: seen}
+// Load reads policy.yaml and the signers chain and verifies the chain from
+// the pin, with the anchor's witness times, and that it is not older than
+// the version the anchor records as in force. ix is the anchor, or nil with
+// anchorErr saying why it could not be read.
+func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool, ix *anchor.Index, anchorErr error) *Env {
+	e := &Env{Repo: r, Now: now, TrustRoot: trustRoot, Strict: strict, Anchor: ix, AnchorErr: anchorErr}
 	if data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize); err != nil {
 		e.PolicyErr = err
 	} else {
@@ -82,18 +86,81 @@ func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool, seen *Seen
 	}
 	e.Chain, e.ChainErr = signers.Load(r)
 	if e.ChainErr == nil {
-		e.Report, e.ChainErr = e.Chain.Verify(now, trustRoot)
+		var witness signers.Witness
+		if ix != nil {
+			witness = ix.Witness
+		}
+		e.Report, e.ChainErr = e.Chain.Verify(now, trustRoot, witness)
 	}
-	if e.ChainErr == nil && seen != nil {
+	if e.ChainErr == nil && ix != nil && ix.Registry != nil {
+		seen := ix.Registry
 		switch cur := e.Report.Version; {
 		case cur < seen.Version:
-			e.ChainErr = &RollbackError{fmt.Sprintf("rollback: %s is version %d, but version %d was in force before (audit entry %d)", repo.SignersFile, cur, seen.Version, seen.Seq)}
+			e.ChainErr = &RollbackError{fmt.Sprintf("rollback: %s is version %d, but version %d was in force before (audit entry %d in %s)", repo.SignersFile, cur, seen.Version, seen.Seq, ix.Store)}
 		case e.Chain.Versions[seen.Version-1].Hash() != seen.SHA256:
-			e.ChainErr = &RollbackError{fmt.Sprintf("version %d of the signers registry is not the one in force before (audit entry %d recorded sha256:%.16s): its history was rewritten", seen.Version, seen.Seq, seen.SHA256)}
+			e.ChainErr = &RollbackError{fmt.Sprintf("version %d of the signers registry is not the one in force before (audit entry %d in %s recorded sha256:%.16s): its history was rewritten", seen.Version, seen.Seq, ix.Store, seen.SHA256)}
 		}
 	}
 	e.Trusted = e.ChainErr == nil
 	return e
+}
+
+// Demo reports whether every named environment (every declared one when
+// names is empty) is marked demo-grade in policy.yaml.
+func (e *Env) Demo(names ...string) bool {
+	if e.Policy == nil {
+		return false
+	}
+	if len(names) == 0 {
+		for _, env := range e.Policy.Environments {
+			names = append(names, env.Name)
+		}
+	}
+	for _, n := range names {
+		if env := e.Policy.Environment(n); env == nil || !env.Demo {
+			return false
+		}
+	}
+	return len(names) > 0
+}
+
+// AnchorGate reports whether the freshness anchor can be relied on for the
+// named environments (all when none are named): the authoritative evidence
+// store was read and verified. A local store serves demo-grade environments
+// only, and never under --strict.
+func (e *Env) AnchorGate(envs ...string) Result {
+	const name = "anchor"
+	ix := e.Anchor
+	switch {
+	case e.AnchorErr != nil:
+		return fail(name, "the freshness anchor cannot be read: "+e.AnchorErr.Error(),
+			"the evidence store that policy.yaml names must be reachable and readable; rollback and replay are judged against it")
+	case ix == nil:
+		return fail(name, "the freshness anchor was not read", "")
+	case !ix.Report.OK():
+		return fail(name, fmt.Sprintf("the audit trail in %s does not verify: %s", ix.Store, ix.Report.Problem),
+			"`groundzero audit verify` shows the damage; compare the trail with its WORM copy before anything else")
+	}
+	what := fmt.Sprintf("%s: %d entries", ix.Store, ix.Report.Entries)
+	if cp := ix.Report.Latest; cp != nil {
+		what += fmt.Sprintf(", trusted checkpoint of %d at %s", cp.Size, cp.Time.Format(time.RFC3339))
+	} else {
+		what += ", no trusted checkpoint yet"
+	}
+	if ix.Authoritative {
+		if e.Strict && e.TrustRoot == "" {
+			return fail(name, what+"; but no trust root is pinned", "pin the registry with --trust-root or GROUNDZERO_TRUST_ROOT")
+		}
+		return pass(name, what)
+	}
+	hint := "name object storage with Object Lock as evidence.store in governance/policy.yaml (s3://BUCKET/PREFIX)"
+	switch {
+	case e.Strict:
+		return fail(name, what+"; a local store is a cache, not an authoritative anchor (--strict)", hint)
+	case !e.Demo(envs...):
+		return fail(name, what+"; a local store is a cache, accepted only for environments marked demo: true", hint)
+	}
+	return pass(name, what+"; local store: demo-grade only")
 }
 
 // Registry returns the current registry, or nil when it could not be read.
@@ -212,7 +279,33 @@ func (e *Env) ManifestGate(ctx context.Context) Result {
 	if err != nil {
 		return fail(name, err.Error(), "an approver or security signer signs it: `groundzero manifest sign --key KEYSPEC`")
 	}
-	return pass(name, fmt.Sprintf("%d governed file(s) match %s; signed by %s", len(m.Entries), repo.ManifestFile, strings.Join(approvers, ", ")))
+	if err := e.manifestFresh(m, data); err != nil {
+		return fail(name, err.Error(), "restore governance/ from the newest reviewed commit: an older signed state cannot be replayed")
+	}
+	e.Manifest, e.ManifestRaw = m, data
+	return pass(name, fmt.Sprintf("%d governed file(s) match %s version %d; signed by %s", len(m.Entries), repo.ManifestFile, m.Version, strings.Join(approvers, ", ")))
+}
+
+// manifestFresh checks the governed state's version against the newest one
+// the anchor records as in force (T33).
+func (e *Env) manifestFresh(m *manifest.Manifest, data []byte) error {
+	if e.Anchor == nil || e.Anchor.Manifest == nil {
+		return nil
+	}
+	seen := e.Anchor.Manifest
+	at := fmt.Sprintf("audit entry %d in %s", seen.Seq, e.Anchor.Store)
+	sum := sha256.Sum256(data)
+	switch {
+	case m.Version == 0:
+		return &RollbackError{fmt.Sprintf("rollback: %s has no version line, but version %d was in force (%s)", repo.ManifestFile, seen.Version, at)}
+	case m.Version < seen.Version:
+		return &RollbackError{fmt.Sprintf("rollback: %s is version %d, but version %d was in force (%s)", repo.ManifestFile, m.Version, seen.Version, at)}
+	case m.Version == seen.Version && hex.EncodeToString(sum[:]) != seen.SHA256:
+		return &RollbackError{fmt.Sprintf("%s version %d is not the one in force (%s recorded sha256:%.16s): the governed state was rewritten", repo.ManifestFile, m.Version, at, seen.SHA256)}
+	case m.Version == seen.Version+1 && m.Previous != seen.SHA256:
+		return &RollbackError{fmt.Sprintf("%s version %d names previous sha256:%.16s, but version %d in force was sha256:%.16s (%s): it does not follow the governed state", repo.ManifestFile, m.Version, m.Previous, seen.Version, seen.SHA256, at)}
+	}
+	return nil
 }
 
 func (e *Env) manifestApprovers(data []byte) ([]string, error) {

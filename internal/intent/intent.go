@@ -26,7 +26,8 @@
 // (T24); its nonce has not been consumed (T3); and distinct signers holding
 // the roles the policy requires for the action have signed it, at least one of
 // them from require_one_of, with the requester's own signature not counting
-// where the policy says so (T2).
+// where the policy says so (T2). The requester must have signed it: the
+// requester is the owner of the key that created it (T31).
 package intent
 
 import (
@@ -221,6 +222,17 @@ type Verified struct {
 	Approvers []string
 }
 
+// RequesterError: the intent does not carry a valid signature by the signer
+// it names as requester. The requester is the owner of the key that created
+// and signed it; a name alone proves nothing (T31).
+type RequesterError struct {
+	ID, Requester string
+}
+
+func (e *RequesterError) Error() string {
+	return fmt.Sprintf("intent %s names %q as requester, but carries no valid signature of theirs", e.ID, e.Requester)
+}
+
 // Verify applies every rule. sigs are the intent's signatures; reg is the
 // trusted signers registry; rule is the policy's approval rule for the action.
 func Verify(in *Intent, data []byte, sigs []*signature.Signature, reg *signers.Registry, rule policy.Approval, x Expect) (*Verified, error) {
@@ -256,6 +268,15 @@ func Verify(in *Intent, data []byte, sigs []*signature.Signature, reg *signers.R
 		exclude[in.Requester] = "the requester's own signature is not an approval"
 	}
 	outcomes := reg.Check(data, sigs, Kind, x.Now, signers.Current)
+	requesterSigned := false
+	for _, o := range outcomes {
+		if o.Err == nil && o.Signer.ID == in.Requester {
+			requesterSigned = true
+		}
+	}
+	if !requesterSigned {
+		return nil, &RequesterError{ID: in.ID, Requester: in.Requester}
+	}
 	desc := fmt.Sprintf("%s needs %d approval(s) from %s", in.Action, rule.Count, strings.Join(rule.Roles, "/"))
 	if len(rule.RequireOneOf) > 0 {
 		desc += ", at least one " + strings.Join(rule.RequireOneOf, " or ")

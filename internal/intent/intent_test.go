@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -44,8 +45,9 @@ func newPeople(t *testing.T, roles map[string]string) *people {
 		kp := filepath.Join(dir, id)
 		os.WriteFile(kp, pem.EncodeToMemory(block), 0o600)
 		sp, _ := ssh.NewPublicKey(pub)
-		os.WriteFile(filepath.Join(dir, "keys", id+".pub"), ssh.MarshalAuthorizedKey(sp), 0o644)
-		yaml += fmt.Sprintf("  - id: %s\n    roles: [%s]\n    keys: [{file: keys/%s.pub, fingerprint: %q}]\n", id, r, id, ssh.FingerprintSHA256(sp))
+		pubFile := ssh.MarshalAuthorizedKey(sp)
+		os.WriteFile(filepath.Join(dir, "keys", id+".pub"), pubFile, 0o644)
+		yaml += fmt.Sprintf("  - id: %s\n    roles: [%s]\n    keys: [{file: keys/%s.pub, fingerprint: %q, sha256: %x}]\n", id, r, id, ssh.FingerprintSHA256(sp), sha256.Sum256(pubFile))
 		s, err := sign.New(sign.Spec{Kind: "file", Value: kp}, func() time.Time { return now })
 		if err != nil {
 			t.Fatal(err)
@@ -109,16 +111,16 @@ func TestApprovalRules(t *testing.T) {
 		ok     bool
 		want   string
 	}{
-		{"unsigned", nil, false, "has 0"},
-		{"one approver", []string{"bob"}, false, "has 1 (bob)"},
-		{"requester and one approver", []string{"alice", "bob"}, false, `signer "alice" does not count`},
+		{"requester only", nil, false, "has 0"},
+		{"requester and one approver", []string{"bob"}, false, `has 1 (bob); signer "alice" does not count`},
 		{"two operators, no approver", []string{"carol", "dan"}, false, "none of whom is approver or security"},
 		{"same signature twice", []string{"bob", "bob"}, false, "has 1 (bob)"},
 		{"a ci identity", []string{"bob", "eve"}, false, `signer "eve" has roles [ci]`},
 		{"operator and approver", []string{"carol", "bob"}, true, ""},
 	}
 	for _, c := range cases {
-		_, err := intent.Verify(in, data, p.sign(t, data, c.signer...), p.reg, rules()["bootstrap"], expect(in))
+		// The requester (alice) signs every intent she creates.
+		_, err := intent.Verify(in, data, p.sign(t, data, append([]string{"alice"}, c.signer...)...), p.reg, rules()["bootstrap"], expect(in))
 		if c.ok && err != nil || !c.ok && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: Verify = %v, want ok=%v %q", c.name, err, c.ok, c.want)
 		}
@@ -137,7 +139,7 @@ func TestApprovalRules(t *testing.T) {
 func TestBindingAndTime(t *testing.T) {
 	p := newPeople(t, map[string]string{"alice": "operator", "bob": "approver", "carol": "operator"})
 	in, data := newIntent(t, "bootstrap")
-	sigs := p.sign(t, data, "bob", "carol")
+	sigs := p.sign(t, data, "alice", "bob", "carol")
 	rule := rules()["bootstrap"]
 	check := func(name string, mutate func(*intent.Expect), target any) {
 		t.Helper()
@@ -169,8 +171,33 @@ func TestBindingAndTime(t *testing.T) {
 	bdata, _ := bound.Marshal()
 	x := expect(bound)
 	x.PlanSHA256 = strings.Repeat("b", 64)
-	if _, err := intent.Verify(bound, bdata, p.sign(t, bdata, "bob", "carol"), p.reg, rule, x); !errors.As(err, &mm) {
+	if _, err := intent.Verify(bound, bdata, p.sign(t, bdata, "alice", "bob", "carol"), p.reg, rule, x); !errors.As(err, &mm) {
 		t.Errorf("other plan: %v", err)
+	}
+}
+
+// The requester is whoever signed the intent: an intent that names a
+// requester who did not sign it is refused however many others approved
+// (T31), so "the requester never counts" cannot be dodged by naming someone
+// else.
+func TestRequesterMustSign(t *testing.T) {
+	p := newPeople(t, map[string]string{"alice": "operator", "bob": "approver", "carol": "operator", "mallory": "operator"})
+	in, data := newIntent(t, "bootstrap") // names alice
+	var rq *intent.RequesterError
+	for name, ids := range map[string][]string{
+		"approvers only":          {"bob", "carol"},
+		"someone else as creator": {"mallory", "bob"},
+		"no signature at all":     nil,
+	} {
+		_, err := intent.Verify(in, data, p.sign(t, data, ids...), p.reg, rules()["bootstrap"], expect(in))
+		if !errors.As(err, &rq) || !strings.Contains(err.Error(), `names "alice" as requester`) {
+			t.Errorf("%s: Verify = %v, want a RequesterError naming alice", name, err)
+		}
+	}
+	// A signature by alice over other bytes does not count as hers.
+	_, otherData := newIntent(t, "apply")
+	if _, err := intent.Verify(in, data, p.sign(t, otherData, "alice"), p.reg, rules()["bootstrap"], expect(in)); !errors.As(err, &rq) {
+		t.Errorf("requester's signature over another intent: Verify = %v, want a RequesterError", err)
 	}
 }
 

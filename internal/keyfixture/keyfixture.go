@@ -1,16 +1,31 @@
 // Package keyfixture makes throwaway signing keys for tests with the real
 // tools people sign with: GnuPG (`gpg`) in a private GNUPGHOME, and OpenSSH's
-// `ssh-keygen`. Nothing here is used by the groundzero binary.
+// `ssh-keygen`; and, in process, one ed25519 key in its OpenPGP and SSH forms.
+// Nothing here is used by the groundzero binary.
 package keyfixture
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	pgped25519 "github.com/ProtonMail/go-crypto/openpgp/ed25519"
+	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/groundzero/groundzero/internal/sshsig"
 )
 
 // GPG is a private GnuPG home with its own agent, removed when the test ends.
@@ -185,4 +200,137 @@ func (k SSHKey) PublicLine(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// ExportSSH returns the key's primary key as an SSH public key line, as `gpg
+// --export-ssh-key FPR!` writes it: the same key material in SSH form.
+func (g *GPG) ExportSSH(t testing.TB, fpr string) []byte {
+	t.Helper()
+	return append(g.Run(t, nil, "--export-ssh-key", fpr+"!"), '\n')
+}
+
+// Ed25519 is one ed25519 key, made in process from a seed, in each form
+// groundzero reads: an SSH key, and OpenPGP certificates with the legacy
+// EdDSA algorithm (v4) and the RFC 9580 Ed25519 algorithm (v6). The forms
+// have different fingerprints but one public point.
+type Ed25519 struct {
+	Seed []byte
+	// SSH signs as the ssh-ed25519 key; SSHLine is its authorized_keys line
+	// and SKLine the same point as an sk-ssh-ed25519 (security key) line.
+	SSH             ssh.Signer
+	SSHLine, SKLine []byte
+	// PGP is the v4 legacy EdDSA certificate, PGPv6 the v6 Ed25519 one, each
+	// with its secret key; PGPArmor and PGPv6Armor are the armored public
+	// certificates, as `gpg --armor --export` writes them.
+	PGP, PGPv6           *openpgp.Entity
+	PGPArmor, PGPv6Armor []byte
+}
+
+// Ed25519Opts tunes NewEd25519.
+type Ed25519Opts struct {
+	Seed []byte // 32 bytes; random when nil
+	// Created is the OpenPGP certificates' creation time (default now), and
+	// Lifetime, when non-zero, their expiry after it.
+	Created  time.Time
+	Lifetime time.Duration
+}
+
+// NewEd25519 makes an ed25519 key in all its forms.
+func NewEd25519(t testing.TB, o Ed25519Opts) *Ed25519 {
+	t.Helper()
+	seed := o.Seed
+	if seed == nil {
+		seed = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seed) != ed25519.SeedSize {
+		t.Fatalf("NewEd25519: seed of %d bytes, want %d", len(seed), ed25519.SeedSize)
+	}
+	created := o.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ssh.ParsePublicKey(ssh.Marshal(struct {
+		Name        string
+		KeyBytes    []byte
+		Application string
+	}{ssh.KeyAlgoSKED25519, pub, "ssh:"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &Ed25519{Seed: seed, SSH: signer, SSHLine: ssh.MarshalAuthorizedKey(signer.PublicKey()), SKLine: ssh.MarshalAuthorizedKey(sk)}
+	newEntity := func(v6 bool) (*openpgp.Entity, []byte) {
+		cfg := &packet.Config{
+			// Key generation reads the ed25519 seed first, so the
+			// certificate holds the key made from seed.
+			Rand:            io.MultiReader(bytes.NewReader(seed), rand.Reader),
+			Time:            func() time.Time { return created },
+			Algorithm:       packet.PubKeyAlgoEdDSA,
+			KeyLifetimeSecs: uint32(o.Lifetime / time.Second),
+		}
+		if v6 {
+			cfg.Algorithm, cfg.V6Keys = packet.PubKeyAlgoEd25519, true
+		}
+		e, err := openpgp.NewEntity("Key Fixture", "", "fixture@example.test", cfg)
+		if err != nil {
+			t.Fatalf("openpgp.NewEntity: %v", err)
+		}
+		var point []byte
+		switch p := e.PrimaryKey.PublicKey.(type) {
+		case *eddsa.PublicKey:
+			point = p.X
+		case *pgped25519.PublicKey:
+			point = p.Point
+		}
+		if !bytes.Equal(point, pub) {
+			t.Fatalf("openpgp.NewEntity(seed) made point %x, want %x", point, []byte(pub))
+		}
+		var out bytes.Buffer
+		w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Serialize(w); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString("\n")
+		return e, out.Bytes()
+	}
+	k.PGP, k.PGPArmor = newEntity(false)
+	k.PGPv6, k.PGPv6Armor = newEntity(true)
+	return k
+}
+
+// SignPGP makes an armored detached OpenPGP signature over data with e,
+// claiming creation time at (which may lie in the past: a backdated
+// signature).
+func SignPGP(t testing.TB, e *openpgp.Entity, data []byte, at time.Time) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	cfg := &packet.Config{DefaultHash: crypto.SHA512, Time: func() time.Time { return at }}
+	if err := openpgp.ArmoredDetachSign(&out, []*openpgp.Entity{e}, bytes.NewReader(data), &openpgp.SignParams{Config: cfg}); err != nil {
+		t.Fatalf("openpgp.ArmoredDetachSign: %v", err)
+	}
+	return out.Bytes()
+}
+
+// SignSSH makes an armored SSHSIG signature over data in namespace.
+func SignSSH(t testing.TB, s ssh.Signer, data []byte, namespace string) []byte {
+	t.Helper()
+	sig, err := sshsig.Sign(s, bytes.NewReader(data), namespace)
+	if err != nil {
+		t.Fatalf("sshsig.Sign: %v", err)
+	}
+	return sshsig.Armor(sig.Marshal())
 }

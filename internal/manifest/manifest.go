@@ -13,6 +13,21 @@
 // no escaped names (a path with a backslash or newline is refused), no binary
 // marker, no duplicates, no blank lines.
 //
+// # Version
+//
+// The governed state is versioned so that an older, validly signed MANIFEST
+// cannot be replayed (T33). The first line is a comment, which `sha256sum -c`
+// (also with --strict) skips:
+//
+//	# groundzero.manifest/v1 version=<N> previous=<hex SHA-256 | none>
+//
+// N starts at 1 and grows by one each time a signed MANIFEST is replaced;
+// previous is the SHA-256 of the exact bytes of the MANIFEST it replaces
+// (none for version 1). The freshness anchor (the authoritative audit trail)
+// records the version in force; an older one is a rollback. A MANIFEST
+// without the line is version 0, accepted only where no version was ever
+// recorded.
+//
 // # Governed files
 //
 // Everything under governance/ except the MANIFEST itself, its signature
@@ -34,7 +49,9 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -55,7 +72,46 @@ type Entry struct {
 
 // Manifest is the parsed MANIFEST.
 type Manifest struct {
-	Entries []Entry
+	Version  int    // 0 when the header line is absent
+	Previous string // hex SHA-256 of the version before, "" for none
+	Entries  []Entry
+}
+
+// HeaderPrefix starts the version line.
+const HeaderPrefix = "# groundzero.manifest/v1 "
+
+var headerRE = regexp.MustCompile(`^# groundzero\.manifest/v1 version=([1-9][0-9]{0,8}) previous=(none|[0-9a-f]{64})$`)
+
+func (m *Manifest) header() string {
+	prev := m.Previous
+	if prev == "" {
+		prev = "none"
+	}
+	return fmt.Sprintf("%sversion=%d previous=%s", HeaderPrefix, m.Version, prev)
+}
+
+// Next returns a manifest with entries that succeeds the signed MANIFEST
+// whose exact bytes are prev: version+1, linked by prev's SHA-256.
+// A version-0 MANIFEST (written before versions) is followed by version 1.
+func (m *Manifest) Next(prev []byte, entries []Entry) *Manifest {
+	if m.Version == 0 {
+		return &Manifest{Version: 1, Entries: entries}
+	}
+	sum := sha256.Sum256(prev)
+	return &Manifest{Version: m.Version + 1, Previous: hex.EncodeToString(sum[:]), Entries: entries}
+}
+
+// SameEntries reports whether two manifests list the same files and sums.
+func (m *Manifest) SameEntries(o *Manifest) bool {
+	if len(m.Entries) != len(o.Entries) {
+		return false
+	}
+	for i := range m.Entries {
+		if m.Entries[i] != o.Entries[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseError reports a malformed MANIFEST line.
@@ -84,12 +140,27 @@ func Parse(data []byte) (*Manifest, error) {
 		return nil, &ParseError{0, "does not end with a newline"}
 	}
 	lines := bytes.Split(data[:len(data)-1], []byte("\n"))
+	first := 1
+	if len(lines) > 0 && bytes.HasPrefix(lines[0], []byte("#")) {
+		sm := headerRE.FindSubmatch(lines[0])
+		if sm == nil {
+			return nil, &ParseError{1, "malformed version line; want \"" + HeaderPrefix + "version=N previous=SHA256|none\""}
+		}
+		m.Version, _ = strconv.Atoi(string(sm[1]))
+		if string(sm[2]) != "none" {
+			m.Previous = string(sm[2])
+		}
+		if (m.Version == 1) != (m.Previous == "") {
+			return nil, &ParseError{1, "version 1 has previous=none, and only version 1 has"}
+		}
+		lines, first = lines[1:], 2
+	}
 	if len(lines) > MaxEntries {
 		return nil, &ParseError{0, fmt.Sprintf("more than %d entries", MaxEntries)}
 	}
 	m.Entries = make([]Entry, 0, len(lines))
 	for i, line := range lines {
-		n := i + 1
+		n := i + first
 		if len(line) < 64+2+1 || line[64] != ' ' || line[65] != ' ' {
 			return nil, &ParseError{n, "expected \"<sha256>  <path>\""}
 		}
@@ -125,6 +196,10 @@ func Parse(data []byte) (*Manifest, error) {
 // Format writes the canonical MANIFEST bytes.
 func (m *Manifest) Format() []byte {
 	var b bytes.Buffer
+	if m.Version > 0 {
+		b.WriteString(m.header())
+		b.WriteByte('\n')
+	}
 	for _, e := range m.Entries {
 		b.WriteString(hex.EncodeToString(e.Sum[:]))
 		b.WriteString("  ")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -518,6 +519,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(line("a", "governance/intents/x")))
 	f.Add([]byte(line("a", "README.md")))
 	f.Add([]byte(hexA + "  governance/x\r\n"))
+	f.Add([]byte("# groundzero.manifest/v1 version=1 previous=none\n" + validManifest))
+	f.Add([]byte("# groundzero.manifest/v1 version=2 previous=" + hexA + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := manifest.Parse(data)
 		if err != nil {
@@ -543,4 +546,39 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Format(Parse(%q))) = %v, want the same entries", data, err)
 		}
 	})
+}
+
+// The version line round-trips, is skipped by `sha256sum --strict -c`, and
+// only its exact form is accepted.
+func TestVersionLine(t *testing.T) {
+	v1 := "# groundzero.manifest/v1 version=1 previous=none\n" + validManifest
+	m, err := manifest.Parse([]byte(v1))
+	if err != nil {
+		t.Fatalf("Parse(version 1) = %v", err)
+	}
+	if m.Version != 1 || m.Previous != "" || string(m.Format()) != v1 {
+		t.Errorf("Parse(version 1) = version %d previous %q, round trip %q", m.Version, m.Previous, m.Format())
+	}
+	next := m.Next([]byte(v1), m.Entries)
+	sum := sha256.Sum256([]byte(v1))
+	if next.Version != 2 || next.Previous != hex.EncodeToString(sum[:]) {
+		t.Errorf("Next() = version %d previous %s, want 2 and the SHA-256 of version 1", next.Version, next.Previous)
+	}
+	again, err := manifest.Parse(next.Format())
+	if err != nil || again.Version != 2 || again.Previous != next.Previous || !again.SameEntries(m) {
+		t.Errorf("Parse(Format(version 2)) = %+v, %v", again, err)
+	}
+	for _, bad := range []string{
+		"# groundzero.manifest/v1 version=2 previous=none\n",
+		"# groundzero.manifest/v1 version=1 previous=" + hexA + "\n",
+		"# groundzero.manifest/v1 version=0 previous=none\n",
+		"# groundzero.manifest/v1 version=01 previous=none\n",
+		"# groundzero.manifest/v1  version=1 previous=none\n",
+		"# a comment\n" + validManifest,
+		validManifest + "# groundzero.manifest/v1 version=1 previous=none\n",
+	} {
+		if _, err := manifest.Parse([]byte(bad)); err == nil {
+			t.Errorf("Parse(%q) = nil error, want the version line refused", bad)
+		}
+	}
 }

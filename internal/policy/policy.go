@@ -50,9 +50,34 @@ type Backend struct {
 }
 
 type Evidence struct {
-	Store         string `yaml:"store"`
-	RetentionDays int    `yaml:"retention_days"`
+	Store         string   `yaml:"store"`
+	RetentionDays int      `yaml:"retention_days"`
+	Waive         []Waiver `yaml:"waive"`
 }
+
+// Waiver accepts an evidence store that lacks a capability, for a reason
+// that review approved.
+type Waiver struct {
+	Capability string `yaml:"capability"`
+	Reason     string `yaml:"reason"`
+}
+
+// Capabilities an evidence store waiver can name.
+const CapObjectLock = "object_lock"
+
+// Waives returns the waiver for capability, or nil.
+func (e *Evidence) Waives(capability string) *Waiver {
+	for i := range e.Waive {
+		if e.Waive[i].Capability == capability {
+			return &e.Waive[i]
+		}
+	}
+	return nil
+}
+
+// Local reports whether the store is a local directory: a cache of the
+// trail that anyone with the machine can rewrite, never an anchor.
+func (e *Evidence) Local() bool { return strings.HasPrefix(e.Store, "file://") }
 
 type Gates struct {
 	RequireTag bool                `yaml:"require_tag"`
@@ -85,12 +110,15 @@ type Approval struct {
 }
 
 type Environment struct {
-	Name    string            `yaml:"name"`
-	Backend string            `yaml:"backend"`
-	Regions []string          `yaml:"regions"`
-	Confirm *bool             `yaml:"confirm"`
-	Naming  map[string]string `yaml:"naming"`
-	Tags    map[string]string `yaml:"tags"`
+	Name    string   `yaml:"name"`
+	Backend string   `yaml:"backend"`
+	Regions []string `yaml:"regions"`
+	Confirm *bool    `yaml:"confirm"`
+	// Demo marks a demo-grade environment: its freshness anchor may be a
+	// local evidence store, which anyone with the machine can rewrite.
+	Demo   bool              `yaml:"demo"`
+	Naming map[string]string `yaml:"naming"`
+	Tags   map[string]string `yaml:"tags"`
 }
 
 // ConfirmRequired reports whether the two-step confirmation applies (default on).
@@ -256,7 +284,15 @@ func (p *Policy) Environment(name string) *Environment {
 }
 
 // Template renders the commented policy.yaml that `groundzero init` writes.
-func Template(backend, env string) []byte {
+// With no evidence store the environment is demo-grade and the trail is
+// local.
+func Template(backend, env, evidence string) []byte {
+	store := "# evidence:\n#   store: " + DefaultEvidenceStore + "\n#   retention_days: 2555"
+	demo := "    demo: true          # demo-grade: the evidence store is local (see evidence above)\n"
+	if evidence != "" {
+		store = "evidence:\n  store: " + evidence + "\n  retention_days: 2555"
+		demo = "    # demo: false        # demo: true accepts a local evidence store\n"
+	}
 	return []byte(fmt.Sprintf(`# groundzero policy: the rules every change must pass before any state
 # becomes mutable. Validated against the schema built into groundzero;
 # unknown fields are errors. Commented lines show the defaults.
@@ -267,11 +303,12 @@ version: 1
 backend:
   kind: %[1]s
 
-# Where the audit trail and evidence are kept (file://, s3:// or gs://),
-# and for how long object-lock retention holds them.
-# evidence:
-#   store: file://.groundzero/evidence
-#   retention_days: 2555
+# Where the audit trail and evidence are kept, and for how long Object Lock
+# retention holds them. The store is the freshness anchor: rollback and
+# replay are judged against it. Real use needs object storage with Object
+# Lock (s3://BUCKET/PREFIX); a local file:// store is a cache that anyone with
+# the machine can rewrite, accepted only for environments marked demo: true.
+%[3]s
 
 gates:
   # Run only from a signed annotated tag (checked by `+"`groundzero check`"+`).
@@ -300,11 +337,11 @@ environments:
     # backend: %[1]s      # defaults to backend.kind
     regions: []           # allowed regions; empty means any region
     # confirm: true       # two-step confirmation (typed token, then APPLY)
-    naming: {}            # resource type -> regular expression for its name
+%[4]s    naming: {}            # resource type -> regular expression for its name
     tags: {}              # required tag -> regular expression for its value
 
 # resources:
 #   denied: []            # resource types that may never be created
 #   allowed: []           # when set, the only resource types allowed
-`, backend, env))
+`, backend, env, store, demo))
 }

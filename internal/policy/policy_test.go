@@ -33,7 +33,7 @@ environments:
 func TestTemplateParses(t *testing.T) {
 	for _, backend := range policy.BackendKinds {
 		for _, env := range []string{"dev", "prod", "a", "staging-eu-1"} {
-			data := policy.Template(backend, env)
+			data := policy.Template(backend, env, "")
 			p, err := policy.Parse(file, data)
 			if err != nil {
 				t.Errorf("Parse(Template(%q, %q)) = %v, want nil error", backend, env, err)
@@ -58,7 +58,7 @@ func TestTemplateParses(t *testing.T) {
 }
 
 func TestTemplateLocalDev(t *testing.T) {
-	p := mustParse(t, string(policy.Template("local", "dev")))
+	p := mustParse(t, string(policy.Template("local", "dev", "")))
 	if p.Version != 1 || p.File != file || p.Gates.RequireTag {
 		t.Errorf("Parse(Template(local, dev)) = version %d, file %q, require_tag %v, want 1, %q, false", p.Version, p.File, p.Gates.RequireTag, file)
 	}
@@ -73,7 +73,7 @@ func TestTemplateLocalDev(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	for name, data := range map[string]string{
 		"minimal":  minimal,
-		"template": string(policy.Template("local", "dev")),
+		"template": string(policy.Template("local", "dev", "")),
 	} {
 		p := mustParse(t, data)
 		if p.Evidence.Store != policy.DefaultEvidenceStore {
@@ -207,7 +207,7 @@ func TestSchemaJSON(t *testing.T) {
 }
 
 func TestYAMLErrors(t *testing.T) {
-	tmpl := string(policy.Template("local", "dev"))
+	tmpl := string(policy.Template("local", "dev", ""))
 	for name, tc := range map[string]struct {
 		data string
 		line int // 0: any line > 0
@@ -345,7 +345,7 @@ func TestYAMLErrors(t *testing.T) {
 }
 
 func TestUnknownNestedFieldPosition(t *testing.T) {
-	data := strings.Replace(string(policy.Template("local", "dev")), "    approvals: 1", "    aprovals: 1", 1)
+	data := strings.Replace(string(policy.Template("local", "dev", "")), "    approvals: 1", "    aprovals: 1", 1)
 	_, err := policy.Parse(file, []byte(data))
 	var se *strictyaml.Error
 	if !errors.As(err, &se) {
@@ -464,9 +464,9 @@ func TestParseRejectsOverflowingTTL(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	tmpl := policy.Template("local", "dev")
+	tmpl := policy.Template("local", "dev", "")
 	f.Add(tmpl)
-	f.Add(policy.Template("s3", "prod"))
+	f.Add(policy.Template("s3", "prod", ""))
 	f.Add([]byte(minimal))
 	f.Add([]byte(""))
 	f.Add([]byte("---\n"))
@@ -505,4 +505,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) accepted a policy without environments", data)
 		}
 	})
+}
+
+// Without an evidence store, init's policy is demo-grade with a local trail;
+// with one, it names the store and the environment is not demo-grade.
+func TestTemplateEvidence(t *testing.T) {
+	demo := mustParse(t, string(policy.Template("local", "dev", "")))
+	if !demo.Evidence.Local() || !demo.Environment("dev").Demo {
+		t.Errorf("Parse(Template(local, dev, \"\")) = store %q, demo %v, want a local store and a demo-grade environment", demo.Evidence.Store, demo.Environment("dev").Demo)
+	}
+	const store = "s3://evidence/trail?endpoint=http://127.0.0.1:9000&path_style=true"
+	real := mustParse(t, string(policy.Template("s3", "prod", store)))
+	if real.Evidence.Store != store || real.Evidence.Local() || real.Environment("prod").Demo {
+		t.Errorf("Parse(Template(s3, prod, %q)) = store %q, demo %v, want that store and no demo", store, real.Evidence.Store, real.Environment("prod").Demo)
+	}
+}
+
+// A waiver names a known capability and gives a reason.
+func TestEvidenceWaiver(t *testing.T) {
+	base := "version: 1\nbackend: {kind: s3}\nenvironments: [{name: prod}]\nevidence:\n  store: s3://b/p\n"
+	p := mustParse(t, base+"  waive:\n    - capability: object_lock\n      reason: the vendor has no object lock yet (RISK-12)\n")
+	if w := p.Evidence.Waives(policy.CapObjectLock); w == nil || !strings.Contains(w.Reason, "RISK-12") {
+		t.Errorf("Waives(object_lock) = %+v, want the waiver", w)
+	}
+	for _, bad := range []string{
+		"  waive:\n    - capability: object_lock\n",
+		"  waive:\n    - capability: versioning\n      reason: not needed here at all\n",
+		"  waive: [object_lock]\n",
+	} {
+		if _, err := policy.Parse("policy.yaml", []byte(base+bad)); err == nil {
+			t.Errorf("Parse(waiver %q) = nil error, want it refused", bad)
+		}
+	}
 }

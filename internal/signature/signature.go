@@ -11,7 +11,13 @@
 // Verification is pure Go and fails closed: any error from the underlying
 // library rejects the signature, SHA-1 and weaker hashes are refused, and the
 // signing key must be valid (not expired, not revoked) at the verification
-// time the caller fixes, whatever creation time the signature claims.
+// time the caller fixes, whatever creation time the signature claims. A
+// caller may instead fix a time a trusted witness vouches for (VerifyAt);
+// revocation still counts as of now.
+//
+// Keys are compared by their public key material, not their fingerprints
+// (Material): an ed25519 key is the same key as an OpenPGP certificate and as
+// an SSH key line.
 package signature
 
 import (
@@ -455,18 +461,71 @@ func (k *PublicKey) Matches(s *Signature) bool {
 // namespace applies to SSH signatures; OpenPGP signatures carry no namespace
 // and must bind their purpose inside the signed payload.
 func (k *PublicKey) Verify(message []byte, s *Signature, namespace string, now time.Time) error {
-	return k.verify(message, s, namespace, now, false)
+	return k.verify(message, s, namespace, now)
 }
 
-// VerifyHistorical checks a signature that was accepted in the past and is
-// kept as history (a link in the signers registry chain): the signature must
-// be cryptographically valid and made by k, but k's expiry is judged at the
-// time the signature was made rather than now. Revocation of k still counts.
-func (k *PublicKey) VerifyHistorical(message []byte, s *Signature, namespace string, now time.Time) error {
-	return k.verify(message, s, namespace, now, true)
+// VerifyAt checks s as Verify does, but judges the key's expiry (and any
+// other time-bound validity) at time at rather than now. at must be a time
+// that someone other than the signer vouches for, such as the time a trusted
+// audit checkpoint first recorded the signed data; it is never the creation
+// time the signature claims. The signature may not claim a creation time
+// after at, and a revocation of the certificate or of the signing subkey in
+// effect now refuses it whatever at is: revocation is hard.
+func (k *PublicKey) VerifyAt(message []byte, s *Signature, namespace string, at, now time.Time) error {
+	if at.After(now) {
+		return &KeyError{Key: k.Fingerprint, Reason: "judged at " + at.UTC().Format(time.RFC3339) + ", after the verification time"}
+	}
+	if err := k.verify(message, s, namespace, at); err != nil {
+		return err
+	}
+	if k.revokedFor(s, now) {
+		return &KeyError{Key: k.Fingerprint, Reason: "revoked"}
+	}
+	return nil
 }
 
-func (k *PublicKey) verify(message []byte, s *Signature, namespace string, now time.Time, historical bool) (err error) {
+// Revoked reports whether the OpenPGP certificate carries a key revocation
+// in effect at now (a revocation for compromise, or without a reason, is in
+// effect at all times). SSH keys carry no revocations: the registry revokes
+// them.
+func (k *PublicKey) Revoked(now time.Time) (revoked bool) {
+	if k.Scheme != OpenPGP {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			revoked = true // fail closed on unverifiable revocation data
+		}
+	}()
+	return k.entity.Revoked(now)
+}
+
+// revokedFor reports whether the certificate, or the subkey that s names as
+// its issuer, is revoked at now.
+func (k *PublicKey) revokedFor(s *Signature, now time.Time) (revoked bool) {
+	if k.Scheme != OpenPGP {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			revoked = true
+		}
+	}()
+	if k.entity.Revoked(now) {
+		return true
+	}
+	for i := range k.entity.Subkeys {
+		sk := &k.entity.Subkeys[i]
+		issued := len(s.pgp.IssuerFingerprint) > 0 && bytes.Equal(sk.PublicKey.Fingerprint, s.pgp.IssuerFingerprint) ||
+			len(s.pgp.IssuerFingerprint) == 0 && s.pgp.IssuerKeyId != nil && sk.PublicKey.KeyId == *s.pgp.IssuerKeyId
+		if issued && sk.Revoked(nil, now) {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *PublicKey) verify(message []byte, s *Signature, namespace string, now time.Time) (err error) {
 	if !k.Matches(s) {
 		return &BadSignatureError{Key: k.Fingerprint, Reason: "made by another key (" + s.Issuer() + ")"}
 	}
@@ -491,22 +550,15 @@ func (k *PublicKey) verify(message []byte, s *Signature, namespace string, now t
 	if sig.CreationTime.After(now.Add(ClockSkew)) {
 		return &BadSignatureError{Key: k.Fingerprint, Reason: "signature claims a creation time in the future"}
 	}
-	if historical && k.entity.Revoked(now) {
-		return &KeyError{Key: k.Fingerprint, Reason: "revoked"}
-	}
-	keyTime := now
-	if historical {
-		keyTime = sig.CreationTime
-	}
-	cfg := pgpConfig(keyTime)
-	if _, err := k.entity.VerifyPrimaryKey(keyTime, cfg); err != nil {
+	cfg := pgpConfig(now)
+	if _, err := k.entity.VerifyPrimaryKey(now, cfg); err != nil {
 		return &KeyError{Key: k.Fingerprint, Reason: keyReason(err)}
 	}
 	var keyID uint64
 	if sig.IssuerKeyId != nil {
 		keyID = *sig.IssuerKeyId
 	}
-	if _, ok := k.entity.SigningKeyById(keyTime, keyID, cfg); !ok {
+	if _, ok := k.entity.SigningKeyById(now, keyID, cfg); !ok {
 		return &KeyError{Key: k.Fingerprint, Reason: "not valid for signing now (its signing subkey is expired, revoked or weak)"}
 	}
 	_, _, verr := openpgp.VerifyDetachedSignature(openpgp.EntityList{k.entity}, bytes.NewReader(message), bytes.NewReader(s.raw), cfg)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,15 +138,26 @@ func (e *PinError) Error() string {
 // ChainError: a version is not approved as the chain requires.
 type ChainError struct {
 	Version int
-	By      int // the version whose security signers must approve it
-	Err     error
+	By      int   // the version whose security signers must approve it
+	Err     error // why it is not approved at the verification time
+	// Witnessed is the time a trusted witness recorded the version as in
+	// force, when there is one; WitnessErr is why it is not approved at
+	// that time either.
+	Witnessed  time.Time
+	WitnessErr error
 }
 
 func (e *ChainError) Error() string {
+	var msg string
 	if e.By == e.Version {
-		return fmt.Sprintf("signers registry version %d is not signed by its own security signers: %v", e.Version, e.Err)
+		msg = fmt.Sprintf("signers registry version %d is not signed by its own security signers: %v", e.Version, e.Err)
+	} else {
+		msg = fmt.Sprintf("signers registry version %d is not approved by version %d's security signers: %v", e.Version, e.By, e.Err)
 	}
-	return fmt.Sprintf("signers registry version %d is not approved by version %d's security signers: %v", e.Version, e.By, e.Err)
+	if e.WitnessErr != nil {
+		msg += fmt.Sprintf("; nor as witnessed in force at %s: %v", e.Witnessed.UTC().Format(time.RFC3339), e.WitnessErr)
+	}
+	return msg
 }
 func (e *ChainError) Unwrap() error { return e.Err }
 
@@ -158,7 +170,18 @@ type Report struct {
 	// Approvers lists, per version from the anchor on, the ids whose
 	// signatures approved it.
 	Approvers map[int][]string
+	// WitnessedAt holds, for each version that was approved only as a
+	// trusted witness saw it, the witnessed time its signatures were judged
+	// at. A version in Approvers but not here was judged at the
+	// verification time.
+	WitnessedAt map[int]time.Time
 }
+
+// Witness reports the time at which the trusted part of the audit trail
+// first recorded the registry version with the given SHA-256 (lower-case hex
+// of its exact bytes) as in force. ok is false when it never did. The trail
+// must match both the version and the hash.
+type Witness func(version int, sha256 string) (at time.Time, ok bool)
 
 // NormalizePin accepts "sha256:HEX" or "HEX".
 func NormalizePin(pin string) string {
@@ -168,11 +191,22 @@ func NormalizePin(pin string) string {
 // Verify walks the chain at time now. With a pin, the walk starts at the
 // pinned version; without one it starts at version 1 (trust on first use).
 // Each version must be approved by threshold distinct security signers of the
-// version before it (version 1 by its own). The newest link is judged now;
-// older links are history (see Mode).
-func (c *Chain) Verify(now time.Time, pin string) (*Report, error) {
+// version before it (version 1 by its own).
+//
+// Every link is judged at now: the signers' windows, their revocation in the
+// approving version, and their keys' expiry and revocation. A link that fails
+// at now is judged again at the time witnessed reports for that version and
+// its hash, when there is one and it is not after now: windows and key expiry
+// then count as at that time, and the link stands if it was valid when the
+// trail saw it in force. Revocation always counts: a signer revoked in the
+// approving version, or whose OpenPGP key (as the approving version's key
+// file has it) is revoked, counts for no link, witnessed or not. A
+// revocation recorded later does not undo the links the signer approved
+// before it: each later version was approved on top of them. A nil
+// witnessed witnesses nothing.
+func (c *Chain) Verify(now time.Time, pin string, witnessed Witness) (*Report, error) {
 	n := len(c.Versions)
-	rep := &Report{Version: n, Hash: c.Current().Hash(), Anchor: 1, Approvers: map[int][]string{}}
+	rep := &Report{Version: n, Hash: c.Current().Hash(), Anchor: 1, Approvers: map[int][]string{}, WitnessedAt: map[int]time.Time{}}
 	if pin != "" {
 		pin = NormalizePin(pin)
 		found := false
@@ -186,33 +220,51 @@ func (c *Chain) Verify(now time.Time, pin string) (*Report, error) {
 			return rep, &PinError{Pin: pin}
 		}
 	}
-	mode := func(v int) Mode {
-		if v == n {
-			return Current
+	link := func(v int) error {
+		by := v - 1
+		if v == 1 {
+			by = 1
 		}
-		return History
+		prev, target, sigs := c.Versions[by-1], c.Versions[v-1], c.Sigs[v-1]
+		ids, err := approve(prev, target, sigs, now, now)
+		if err == nil {
+			rep.Approvers[v] = ids
+			return nil
+		}
+		ce := &ChainError{Version: v, By: by, Err: err}
+		if witnessed == nil {
+			return ce
+		}
+		at, ok := witnessed(v, target.Hash())
+		if !ok || at.IsZero() || at.After(now) {
+			return ce
+		}
+		ids, werr := approve(prev, target, sigs, at, now)
+		if werr != nil {
+			ce.Witnessed, ce.WitnessErr = at, werr
+			return ce
+		}
+		rep.Approvers[v] = ids
+		rep.WitnessedAt[v] = at
+		return nil
 	}
 	if rep.Anchor == 1 {
-		v1 := c.Versions[0]
-		ids, err := approve(v1, v1, c.Sigs[0], now, mode(1))
-		if err != nil {
-			return rep, &ChainError{Version: 1, By: 1, Err: err}
+		if err := link(1); err != nil {
+			return rep, err
 		}
-		rep.Approvers[1] = ids
 	}
-	for v := rep.Anchor; v < n; v++ {
-		prev, next := c.Versions[v-1], c.Versions[v]
-		ids, err := approve(prev, next, c.Sigs[v], now, mode(v+1))
-		if err != nil {
-			return rep, &ChainError{Version: v + 1, By: v, Err: err}
+	for v := rep.Anchor + 1; v <= n; v++ {
+		if err := link(v); err != nil {
+			return rep, err
 		}
-		rep.Approvers[v+1] = ids
 	}
 	return rep, nil
 }
 
-func approve(by, target *Registry, sigs []*signature.Signature, now time.Time, mode Mode) ([]string, error) {
-	outcomes := by.Check(target.Raw, sigs, Namespace, now, mode)
+// approve judges target's signatures against by's security signers at time
+// at (now, or a witnessed time).
+func approve(by, target *Registry, sigs []*signature.Signature, at, now time.Time) ([]string, error) {
+	outcomes := by.checkAt(target.Raw, sigs, Namespace, at, now)
 	return Count(outcomes, Requirement{
 		What:      fmt.Sprintf("signers registry version %d", target.Version),
 		Roles:     []string{RoleSecurity},
@@ -223,8 +275,11 @@ func approve(by, target *Registry, sigs []*signature.Signature, now time.Time, m
 // Edit applies mutate to the registry. When the current version is unsigned
 // it is edited in place; when it carries signatures it is archived to
 // signers.d/N.yaml with them and mutate applies to a new version N+1, which
-// needs the signatures of version N's security signers. It returns the edited
-// registry.
+// needs the signatures of version N's security signers. mutate sees the keys
+// of the current version's signers loaded (Signer.PublicKeys). The edited
+// registry must parse and its keys load (each key file's SHA-256 and
+// fingerprint as recorded, no key material twice) before anything is
+// written. It returns the edited registry.
 func Edit(r *repo.Repo, mutate func(*Registry) error) (*Registry, error) {
 	c, err := Load(r)
 	if err != nil {
@@ -235,6 +290,9 @@ func Edit(r *repo.Repo, mutate func(*Registry) error) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, s := range next.Signers {
+		s.keys = slices.Clone(cur.Signers[i].keys)
+	}
 	signed := c.CurrentSigned()
 	if signed {
 		next.Version = cur.Version + 1
@@ -243,6 +301,13 @@ func Edit(r *repo.Repo, mutate func(*Registry) error) (*Registry, error) {
 		return nil, err
 	}
 	out := next.Format()
+	edited, err := Parse(repo.SignersFile, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := edited.LoadKeys(keyReader(r)); err != nil {
+		return nil, err
+	}
 	if signed {
 		// Archive first, then drop the old signatures, then write the new
 		// version: an interruption at any point leaves a chain that Load
@@ -262,7 +327,7 @@ func Edit(r *repo.Repo, mutate func(*Registry) error) (*Registry, error) {
 	if err := r.WriteFile(repo.SignersFile, out); err != nil {
 		return nil, err
 	}
-	return Parse(repo.SignersFile, out)
+	return edited, nil
 }
 
 func writeSigs(r *repo.Repo, p string, sigs []*signature.Signature, scheme signature.Scheme) error {

@@ -13,6 +13,7 @@
 //	    keys:
 //	      - file: keys/alice-3AA5C34371567BD2.asc    # relative to governance/
 //	        fingerprint: 9F2B…3AA5C34371567BD2       # OpenPGP hex or SSH SHA256:…
+//	        sha256: 5d41…e5b3                        # of the key file's exact bytes
 //	    valid_after: "2026-01-01T00:00:00Z"          # optional window
 //	    valid_before: "2028-01-01T00:00:00Z"
 //	    revoked:                                     # set by `signers revoke`
@@ -20,7 +21,19 @@
 //	      reason: laptop stolen
 //
 // The file is validated against the JSON Schema embedded in this package;
-// unknown fields are errors. A key may belong to one signer only.
+// unknown fields are errors.
+//
+// Each key file is bound into the registry by the SHA-256 (64 lower-case hex
+// digits) of its exact bytes: a key file edited without a new registry
+// version, such as an OpenPGP certificate restored from before its
+// revocation, is refused (T32). A changed key gets a new file name, so that
+// earlier versions keep the files they name.
+//
+// A key belongs to one signer and is listed once. Keys are compared by their
+// public key material, whatever their format (signature.PublicKey.Material):
+// one ed25519 key listed as an OpenPGP certificate under one id and as an SSH
+// key under another is refused, as is the same key listed twice under one id
+// (T2, T31).
 //
 // # Trust
 //
@@ -30,6 +43,15 @@
 // and their signatures stay in governance/signers.d/N.yaml so that the chain
 // can be walked offline, and a pin held outside the repository (the SHA-256
 // of one version's bytes) anchors it.
+//
+// Every link is judged at the verification time. A link whose signers are no
+// longer valid (their window closed, their OpenPGP key expired) still counts
+// if a trusted witness, the audit trail's checkpointed part, first recorded
+// that exact version as in force at a time when they were valid; it is then
+// judged at that time (see Chain.Verify). A signature's own claimed creation
+// time never decides validity. Revocation is hard: a signer revoked in the
+// approving version, or in the current version, or whose OpenPGP key is
+// revoked now, never counts.
 //
 // Thresholds count distinct signer ids, never keys or signature packets.
 package signers
@@ -76,10 +98,19 @@ var AllRoles = []string{RoleRelease, RoleOperator, RoleApprover, RoleSecurity, R
 // DefaultThreshold applies when signers.yaml omits threshold.
 const DefaultThreshold = 1
 
-// KeyRef names a public key file and its fingerprint.
+// KeyRef names a public key file, its fingerprint and the SHA-256 of its
+// exact bytes.
 type KeyRef struct {
 	File        string `yaml:"file"`
 	Fingerprint string `yaml:"fingerprint"`
+	SHA256      string `yaml:"sha256"`
+}
+
+// FileHash returns the hex SHA-256 of a key file's bytes, as KeyRef.SHA256
+// records it.
+func FileHash(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
 }
 
 // Revocation records that a signer may no longer sign.
@@ -128,7 +159,8 @@ func (s *Signer) Status(now time.Time) string {
 	return "active"
 }
 
-// PublicKeys returns the loaded keys (after LoadKeys).
+// PublicKeys returns the loaded keys (after LoadKeys), one for each entry of
+// Keys, in the same order.
 func (s *Signer) PublicKeys() []*signature.PublicKey { return s.keys }
 
 // Registry is one version of signers.yaml.
@@ -242,8 +274,12 @@ func (r *Registry) Format() []byte {
 // KeyReader reads a file under governance/ by its registry-relative path.
 type KeyReader func(rel string) ([]byte, error)
 
-// LoadKeys reads and parses every key file, checking each fingerprint.
+// LoadKeys reads and parses every key file, checking each file's SHA-256 and
+// fingerprint against the registry, and refuses a registry in which any key
+// material appears twice.
 func (r *Registry) LoadKeys(read KeyReader) error {
+	type owner struct{ id, file string }
+	seen := map[string]owner{}
 	for _, s := range r.Signers {
 		s.keys = s.keys[:0]
 		for _, k := range s.Keys {
@@ -251,6 +287,10 @@ func (r *Registry) LoadKeys(read KeyReader) error {
 			if err != nil {
 				return &InvalidError{r.File, fmt.Sprintf("signer %q: key file governance/%s: %v", s.ID, k.File, err),
 					"restore the key file, or re-add the signer with `groundzero signers add`"}
+			}
+			if got := FileHash(data); got != k.SHA256 {
+				return &InvalidError{r.File, fmt.Sprintf("signer %q: key file governance/%s has sha256 %s, but the registry records %s", s.ID, k.File, got, k.SHA256),
+					"the key file changed without a new registry version; restore it, or record the new file through `groundzero signers add` (a changed key gets a new file name, so earlier registry versions keep theirs)"}
 			}
 			pk, err := signature.ParsePublicKey(data)
 			if err != nil {
@@ -260,10 +300,24 @@ func (r *Registry) LoadKeys(read KeyReader) error {
 				return &InvalidError{r.File, fmt.Sprintf("signer %q: key file governance/%s has fingerprint %s, but the registry records %s", s.ID, k.File, pk.Fingerprint, k.Fingerprint),
 					"the key file was replaced; restore the original"}
 			}
+			for _, m := range pk.Material() {
+				if o, dup := seen[m]; dup {
+					return &InvalidError{r.File, fmt.Sprintf("one key is listed twice: signer %q key file governance/%s and signer %q key file governance/%s hold the same %s key material",
+						o.id, o.file, s.ID, k.File, algorithmOf(m)),
+						"a key belongs to one person and is listed once; remove one of them"}
+				}
+				seen[m] = owner{s.ID, k.File}
+			}
 			s.keys = append(s.keys, pk)
 		}
 	}
 	return nil
+}
+
+// algorithmOf names the algorithm of a key material identity.
+func algorithmOf(material string) string {
+	alg, _, _ := strings.Cut(material, ":")
+	return alg
 }
 
 // FindKey returns the signer and key that a signature claims to come from.
@@ -355,21 +409,31 @@ type Outcome struct {
 	Err    error   // nil when the signature is valid
 }
 
-// Mode selects how strictly signatures are judged.
+// Mode selects how signatures are judged. There is one mode, Current: a
+// signature's own claimed time never decides validity, and a chain link that
+// is no longer valid now counts only when a trusted witness saw it while it
+// was (Chain.Verify).
 type Mode int
 
 const (
 	// Current judges everything at the verification time: the signer's
 	// window and revocation, and the key's expiry and revocation.
 	Current Mode = iota
-	// History judges a chain link that was accepted in the past: the
-	// signer's registry revocation and the key's revocation count, but not
-	// expiry or validity windows.
-	History
 )
 
-// Check verifies each signature over message against the registry at time now.
+
+// Check verifies each signature over message against the registry at time
+// now. mode must be Current.
 func (r *Registry) Check(message []byte, sigs []*signature.Signature, namespace string, now time.Time, mode Mode) []Outcome {
+	return r.checkAt(message, sigs, namespace, now, now)
+}
+
+// checkAt verifies each signature over message against the registry as at
+// time at, a time fixed by the verifier or a trusted witness, never by the
+// signer: the signer's window and the key's expiry are judged at at, while
+// the registry's revocations count whenever they were made and the key's
+// OpenPGP revocation counts if it is in effect at at or now.
+func (r *Registry) checkAt(message []byte, sigs []*signature.Signature, namespace string, at, now time.Time) []Outcome {
 	out := make([]Outcome, 0, len(sigs))
 	for _, sig := range sigs {
 		s, k := r.FindKey(sig)
@@ -379,16 +443,10 @@ func (r *Registry) Check(message []byte, sigs []*signature.Signature, namespace 
 			o.Err = &UnknownSignerError{Issuer: sig.Issuer()}
 		case s.Revoked != nil:
 			o.Err = &RevokedError{ID: s.ID, At: s.Revoked.At, Reason: s.Revoked.Reason}
-		case mode == Current && s.Status(now) != "active":
-			o.Err = &WindowError{ID: s.ID, Status: s.Status(now)}
+		case s.Status(at) != "active":
+			o.Err = &WindowError{ID: s.ID, Status: s.Status(at)}
 		default:
-			var err error
-			if mode == History {
-				err = k.VerifyHistorical(message, sig, namespace, now)
-			} else {
-				err = k.Verify(message, sig, namespace, now)
-			}
-			if err != nil {
+			if err := k.VerifyAt(message, sig, namespace, at, now); err != nil {
 				o.Err = &SignatureError{ID: s.ID, Err: err}
 			}
 		}

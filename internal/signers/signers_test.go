@@ -24,6 +24,9 @@ const (
 	fprA   = "9F2B0C1D2E3F40516273849506A7B8C93AA5C343"
 	fprB   = "SHA256:abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 	fprC   = "CB186C4F0609A697E4D52DFA6C722B0C1F1E27C18A56708F6525EC27BAD9ACC9"
+	shaA   = "6c3f8f080b9d50a1d42cd77d4bce10683a7aac2c847f81ebd4a4b29f00956a69"
+	shaB   = "38258c10577844b022314e96c9503fe68e376d49de594743009cc7951c46c5b4"
+	shaC   = "67119ff97bbc69db2a81455d3b73dbbb66f6e492abf032027730ca25c6312092"
 	twoDoc = `# registry
 version: 2
 threshold: 2
@@ -34,8 +37,10 @@ signers:
     keys:
       - file: keys/alice-3AA5C34371567BD2.asc
         fingerprint: ` + fprA + `
+        sha256: ` + shaA + `
       - file: keys/alice-v6.asc
         fingerprint: ` + fprC + `
+        sha256: ` + shaC + `
     valid_after: "2026-01-01T00:00:00Z"
     valid_before: "2028-01-01T00:00:00Z"
   - id: bob.ci
@@ -43,6 +48,7 @@ signers:
     keys:
       - file: keys/bob.pub
         fingerprint: ` + fprB + `
+        sha256: ` + shaB + `
     revoked:
       at: "2026-06-01T00:00:00Z"
       reason: laptop stolen
@@ -86,11 +92,11 @@ func TestParse(t *testing.T) {
 	want := view{Version: 2, Threshold: 2, Signers: []signerView{
 		{ID: "alice", Name: "Alice Example", Roles: []string{"security", "release"},
 			Keys: []signers.KeyRef{
-				{File: "keys/alice-3AA5C34371567BD2.asc", Fingerprint: fprA},
-				{File: "keys/alice-v6.asc", Fingerprint: fprC},
+				{File: "keys/alice-3AA5C34371567BD2.asc", Fingerprint: fprA, SHA256: shaA},
+				{File: "keys/alice-v6.asc", Fingerprint: fprC, SHA256: shaC},
 			},
 			ValidAfter: "2026-01-01T00:00:00Z", ValidBefore: "2028-01-01T00:00:00Z"},
-		{ID: "bob.ci", Roles: []string{"ci"}, Keys: []signers.KeyRef{{File: "keys/bob.pub", Fingerprint: fprB}},
+		{ID: "bob.ci", Roles: []string{"ci"}, Keys: []signers.KeyRef{{File: "keys/bob.pub", Fingerprint: fprB, SHA256: shaB}},
 			Revoked: &signers.Revocation{At: "2026-06-01T00:00:00Z", Reason: "laptop stolen"}},
 	}}
 	if got := viewOf(r); !reflect.DeepEqual(got, want) {
@@ -184,13 +190,13 @@ func TestFormatRoundTrip(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	signer := func(id, keyFile, fpr string) string {
-		return "  - id: " + id + "\n    roles: [security]\n    keys:\n      - file: " + keyFile + "\n        fingerprint: " + fpr + "\n"
+		return "  - id: " + id + "\n    roles: [security]\n    keys:\n      - file: " + keyFile + "\n        fingerprint: " + fpr + "\n        sha256: " + shaA + "\n"
 	}
 	head := "version: 1\nsigners:\n"
 	for _, tc := range []struct{ name, data, msg string }{
 		{"duplicate id", head + signer("alice", "keys/a.asc", fprA) + signer("alice", "keys/b.asc", fprC), "appears twice"},
 		{"one key under two ids (T2)", head + signer("alice", "keys/a.asc", fprA) + signer("mallory", "keys/m.asc", fprA), "listed under both"},
-		{"one key twice under one id", head + "  - id: alice\n    roles: [security]\n    keys:\n      - {file: keys/a.asc, fingerprint: " + fprA + "}\n      - {file: keys/b.asc, fingerprint: " + fprA + "}\n", "listed under both"},
+		{"one key twice under one id", head + "  - id: alice\n    roles: [security]\n    keys:\n      - {file: keys/a.asc, fingerprint: " + fprA + ", sha256: " + shaA + "}\n      - {file: keys/b.asc, fingerprint: " + fprA + ", sha256: " + shaB + "}\n", "listed under both"},
 		{"same key file twice", head + signer("alice", "keys/a.asc", fprA) + signer("bob", "keys/a.asc", fprC), "key file keys/a.asc"},
 		{"window equal", head + signer("alice", "keys/a.asc", fprA) + "    valid_after: \"2026-01-01T00:00:00Z\"\n    valid_before: \"2026-01-01T00:00:00Z\"\n", "not before"},
 		{"window reversed", head + signer("alice", "keys/a.asc", fprA) + "    valid_after: \"2027-01-01T00:00:00Z\"\n    valid_before: \"2026-01-01T00:00:00Z\"\n", "not before"},
@@ -215,22 +221,26 @@ func TestSchemaErrors(t *testing.T) {
 		msg        string
 	}{
 		{"unknown field", strings.Replace(twoDoc, "    name: Alice Example\n", "    name: Alice Example\n    email: a@example.test\n", 1), 7, `unknown field "email"`},
-		{"unknown top-level field", twoDoc + "trusted: true\n", 23, `unknown field "trusted"`},
-		{"unknown key field", strings.Replace(twoDoc, "        fingerprint: "+fprB, "        fingerprint: "+fprB+"\n        comment: x", 1), 20, `unknown field "comment"`},
-		{"bad role", strings.Replace(twoDoc, "roles: [ci]", "roles: [admin]", 1), 16, "roles"},
-		{"duplicate role", strings.Replace(twoDoc, "roles: [ci]", "roles: [ci, ci]", 1), 16, "roles"},
-		{"no roles", strings.Replace(twoDoc, "roles: [ci]", "roles: []", 1), 16, "roles"},
+		{"unknown top-level field", twoDoc + "trusted: true\n", 26, `unknown field "trusted"`},
+		{"unknown key field", strings.Replace(twoDoc, "        fingerprint: "+fprB, "        fingerprint: "+fprB+"\n        comment: x", 1), 22, `unknown field "comment"`},
+		{"bad role", strings.Replace(twoDoc, "roles: [ci]", "roles: [admin]", 1), 18, "roles"},
+		{"duplicate role", strings.Replace(twoDoc, "roles: [ci]", "roles: [ci, ci]", 1), 18, "roles"},
+		{"no roles", strings.Replace(twoDoc, "roles: [ci]", "roles: []", 1), 18, "roles"},
 		{"lower-case fingerprint", strings.Replace(twoDoc, fprA, strings.ToLower(fprA), 1), 10, "fingerprint"},
 		{"short fingerprint", strings.Replace(twoDoc, fprA, fprA[:39], 1), 10, "fingerprint"},
-		{"SSH fingerprint without prefix", strings.Replace(twoDoc, fprB, strings.TrimPrefix(fprB, "SHA256:"), 1), 19, "fingerprint"},
-		{"key file outside keys/", strings.Replace(twoDoc, "keys/bob.pub", "../bob.pub", 1), 18, "file"},
-		{"key file climbing", strings.Replace(twoDoc, "keys/bob.pub", "keys/../../bob.pub", 1), 18, "file"},
-		{"bad id", strings.Replace(twoDoc, "id: bob.ci", "id: Bob", 1), 15, "id"},
-		{"bad time", strings.Replace(twoDoc, "2028-01-01T00:00:00Z", "next year", 1), 14, "valid_before"},
-		{"revoked without reason", strings.Replace(twoDoc, "      reason: laptop stolen\n", "", 1), 21, "reason"},
+		{"SSH fingerprint without prefix", strings.Replace(twoDoc, fprB, strings.TrimPrefix(fprB, "SHA256:"), 1), 21, "fingerprint"},
+		{"no key file hash (T32)", strings.Replace(twoDoc, "        sha256: "+shaB+"\n", "", 1), 20, "sha256"},
+		{"upper-case key file hash", strings.Replace(twoDoc, shaB, strings.ToUpper(shaB), 1), 22, "sha256"},
+		{"short key file hash", strings.Replace(twoDoc, shaB, shaB[:63], 1), 22, "sha256"},
+		{"key file hash with prefix", strings.Replace(twoDoc, shaB, "sha256:"+shaB, 1), 22, "sha256"},
+		{"key file outside keys/", strings.Replace(twoDoc, "keys/bob.pub", "../bob.pub", 1), 20, "file"},
+		{"key file climbing", strings.Replace(twoDoc, "keys/bob.pub", "keys/../../bob.pub", 1), 20, "file"},
+		{"bad id", strings.Replace(twoDoc, "id: bob.ci", "id: Bob", 1), 17, "id"},
+		{"bad time", strings.Replace(twoDoc, "2028-01-01T00:00:00Z", "next year", 1), 16, "valid_before"},
+		{"revoked without reason", strings.Replace(twoDoc, "      reason: laptop stolen\n", "", 1), 24, "reason"},
 		{"version zero", strings.Replace(twoDoc, "version: 2", "version: 0", 1), 2, "version"},
 		{"duplicate key", strings.Replace(twoDoc, "threshold: 2\n", "threshold: 2\nthreshold: 1\n", 1), 4, "appears twice"},
-		{"anchor", strings.Replace(twoDoc, "roles: [ci]", "roles: &r [ci]", 1), 16, "anchors"},
+		{"anchor", strings.Replace(twoDoc, "roles: [ci]", "roles: &r [ci]", 1), 18, "anchors"},
 	} {
 		_, err := signers.Parse(file, []byte(tc.data))
 		var se *strictyaml.Error
@@ -414,22 +424,25 @@ func TestCheckAndCount(t *testing.T) {
 		return key{s, ssh.MarshalAuthorizedKey(s.PublicKey()), ssh.FingerprintSHA256(s.PublicKey())}
 	}
 	a1, a2, b, c, stranger := newKey(), newKey(), newKey(), newKey(), newKey()
+	ref := func(file string, k key) string {
+		return `{file: ` + file + `, fingerprint: "` + k.fpr + `", sha256: ` + signers.FileHash(k.line) + `}`
+	}
 	doc := `version: 1
 threshold: 2
 signers:
   - id: alice
     roles: [security]
     keys:
-      - {file: keys/a1.pub, fingerprint: "` + a1.fpr + `"}
-      - {file: keys/a2.pub, fingerprint: "` + a2.fpr + `"}
+      - ` + ref("keys/a1.pub", a1) + `
+      - ` + ref("keys/a2.pub", a2) + `
   - id: bob
     roles: [security]
     keys:
-      - {file: keys/b.pub, fingerprint: "` + b.fpr + `"}
+      - ` + ref("keys/b.pub", b) + `
   - id: carol
     roles: [security]
     keys:
-      - {file: keys/c.pub, fingerprint: "` + c.fpr + `"}
+      - ` + ref("keys/c.pub", c) + `
     revoked: {at: "2026-01-01T00:00:00Z", reason: left}
 `
 	r := mustParse(t, []byte(doc))
@@ -478,18 +491,21 @@ signers:
 		}
 	}
 
-	// A key file whose fingerprint does not match is refused.
-	files["keys/b.pub"] = c.line
+	// A key file whose fingerprint does not match is refused, even when the
+	// registry records its hash.
+	swapped := strings.Replace(doc, signers.FileHash(b.line), signers.FileHash(stranger.line), 1)
+	r = mustParse(t, []byte(swapped))
+	files["keys/b.pub"] = stranger.line
 	var ie *signers.InvalidError
-	if err := r.LoadKeys(func(rel string) ([]byte, error) { return files[rel], nil }); !errors.As(err, &ie) {
-		t.Errorf("LoadKeys(swapped key file) = %v, want InvalidError", err)
+	if err := r.LoadKeys(func(rel string) ([]byte, error) { return files[rel], nil }); !errors.As(err, &ie) || !strings.Contains(ie.Msg, "fingerprint") {
+		t.Errorf("LoadKeys(swapped key file) = %v, want InvalidError about the fingerprint", err)
 	}
 }
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(twoDoc))
 	f.Add([]byte("version: 1\nsigners: []\n"))
-	f.Add([]byte("version: 1\nthreshold: 1\nsigners:\n  - id: a\n    name: \"multi\\nline  \"\n    roles: [ci]\n    keys: [{file: keys/a, fingerprint: " + fprA + "}]\n"))
+	f.Add([]byte("version: 1\nthreshold: 1\nsigners:\n  - id: a\n    name: \"multi\\nline  \"\n    roles: [ci]\n    keys: [{file: keys/a, fingerprint: " + fprA + ", sha256: " + shaA + "}]\n"))
 	f.Add([]byte(strings.Replace(twoDoc, "Alice Example", "'quoted: #x'", 1)))
 	f.Add([]byte(strings.Replace(twoDoc, "roles: [ci]", "roles: [admin]", 1)))
 	f.Add([]byte(strings.Replace(twoDoc, fprB, fprA, 1)))

@@ -28,6 +28,7 @@ import (
 //	DIR/checkpoints/N.cp     checkpoint of size N, with N.cp.asc / N.cp.sig
 //	DIR/lock                 the append lock
 //	DIR/torn/                bytes that `audit repair` moved aside
+//	DIR/artifacts/NAME       evidence kept beside the trail (apply logs)
 type Dir struct {
 	dir string
 }
@@ -37,6 +38,7 @@ const (
 	checkpointsDir = "checkpoints"
 	lockName       = "lock"
 	tornDir        = "torn"
+	artifactsDir   = "artifacts"
 )
 
 // OpenDir opens (creating) a local store.
@@ -329,10 +331,10 @@ func (d *Dir) Repair(now time.Time) (int64, string, error) {
 
 // PutArtifact writes DIR/artifacts/NAME atomically, refusing to replace one.
 func (d *Dir) PutArtifact(ctx context.Context, name string, data []byte) error {
-	if strings.ContainsAny(name, "/\\") || name == "" || name[0] == '.' {
+	if !validArtifactName(name) {
 		return fmt.Errorf("bad artifact name %q", name)
 	}
-	dir := filepath.Join(d.dir, "artifacts")
+	dir := filepath.Join(d.dir, artifactsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -341,4 +343,35 @@ func (d *Dir) PutArtifact(ctx context.Context, name string, data []byte) error {
 		return &ArtifactExistsError{Store: d.URL(), Name: name}
 	}
 	return atomicfile.Write(p, data, 0o444)
+}
+
+// Artifacts lists DIR/artifacts/, sorted, leaving out anything that is not
+// a valid artifact name (an interrupted write's temporary file, say).
+func (d *Dir) Artifacts(ctx context.Context) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(d.dir, artifactsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && validArtifactName(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// Artifact reads DIR/artifacts/NAME.
+func (d *Dir) Artifact(ctx context.Context, name string) ([]byte, error) {
+	if !validArtifactName(name) {
+		return nil, fmt.Errorf("bad artifact name %q", name)
+	}
+	data, err := readBounded(filepath.Join(d.dir, artifactsDir, name), MaxArtifactSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &ArtifactMissingError{Store: d.URL(), Name: name}
+	}
+	return data, err
 }

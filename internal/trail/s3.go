@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,12 @@ import (
 // runners append without a coordinator; checkpoints under
 // PREFIX/checkpoints/. In a bucket with Object Lock every object gets
 // COMPLIANCE retention for the configured number of days.
+//
+// Every object is written once. In a versioned bucket (every Object Lock
+// bucket is) the readers list all versions and delete markers and read each
+// object by its only version id: a second version or a delete marker is
+// tampering that readers of the current version would not see (T34), and
+// gives a *TamperError.
 type S3 struct {
 	client     *s3.Client
 	bucket     string
@@ -38,9 +45,27 @@ type S3 struct {
 	raw        string
 	retention  time.Duration // zero when the bucket has no Object Lock
 	objectLock bool
+	versioned  bool
 
-	mu    sync.Mutex
-	known int64 // entries known to exist, to start listing late
+	mu        sync.Mutex
+	known     int64             // entries known to exist, to start listing late
+	artifacts map[string]string // artifact name → version id, from the last listing
+}
+
+// TamperError reports an object of the trail that was overwritten or deleted
+// in a versioned bucket (T34). Object Lock keeps the retained original, but a
+// plain write adds a newer version and a delete adds a delete marker, and a
+// reader of current versions would see the rewritten history. groundzero
+// never writes an object twice, so either is tampering.
+type TamperError struct {
+	Store  string
+	Key    string // the object's key in the bucket
+	Reason string
+}
+
+func (e *TamperError) Error() string {
+	return fmt.Sprintf("%s: %s %s; trail objects are written once, so this is tampering, and its oldest version is the original (see `aws s3api list-object-versions --prefix %s`)",
+		e.Store, e.Key, e.Reason, e.Key)
 }
 
 // CapabilityError reports a store that cannot hold a trail safely (T28).
@@ -108,6 +133,10 @@ func (s *S3) URL() string { return s.raw }
 // ObjectLock reports whether objects get COMPLIANCE retention.
 func (s *S3) ObjectLock() bool { return s.objectLock }
 
+// Versioned reports whether the bucket keeps versions, so that readers check
+// every version (T34).
+func (s *S3) Versioned() bool { return s.versioned }
+
 // Client returns the SDK client (for tests that inspect the bucket).
 func (s *S3) Client() *s3.Client { return s.client }
 
@@ -140,7 +169,7 @@ func isNotFound(err error) bool {
 
 // probe checks that conditional writes are honoured (a store that ignores
 // If-None-Match would let two writers claim one seq, T28) and learns whether
-// the bucket has Object Lock.
+// the bucket has Object Lock and keeps versions.
 func (s *S3) probe(ctx context.Context) error {
 	var nonce [8]byte
 	rand.Read(nonce[:])
@@ -181,6 +210,17 @@ func (s *S3) probe(ctx context.Context) error {
 	if err == nil && lock.ObjectLockConfiguration != nil && lock.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled {
 		s.objectLock = true
 	}
+	// A versioned bucket hides overwrites and deletes from a reader of
+	// current versions; the readers must know to look at every version.
+	ver, err := s.client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(s.bucket)})
+	switch {
+	case err == nil:
+		s.versioned = ver.Status == types.BucketVersioningStatusEnabled || ver.Status == types.BucketVersioningStatusSuspended
+	case isStatus(err, 501): // a store without versions (NotImplemented)
+	default:
+		return fmt.Errorf("%s: cannot learn whether the bucket keeps versions (s3:GetBucketVersioning): %w", s.raw, err)
+	}
+	s.versioned = s.versioned || s.objectLock
 	return nil
 }
 
@@ -198,8 +238,13 @@ func (s *S3) put(ctx context.Context, key string, body []byte, exclusive bool) e
 	return err
 }
 
-func (s *S3) get(ctx context.Context, key string, max int64) ([]byte, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+// get reads an object, by its version id when one is given.
+func (s *S3) get(ctx context.Context, key, version string, max int64) ([]byte, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}
+	if version != "" {
+		in.VersionId = aws.String(version)
+	}
+	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -214,15 +259,33 @@ func (s *S3) get(ctx context.Context, key string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-// list returns the keys under dir (relative names), sorted, starting after
-// the given name.
-func (s *S3) list(ctx context.Context, dir, after string) ([]string, error) {
+// object is one trail object as a listing shows it.
+type object struct {
+	name    string // relative to the listed directory
+	version string // its only version id; empty when the bucket is unversioned
+}
+
+// list returns the objects under dir, sorted by name, starting after the
+// given name: one paginated listing, of every version and delete marker when
+// the bucket is versioned.
+func (s *S3) list(ctx context.Context, dir, after string) ([]object, error) {
 	prefix := s.key(dir) + "/"
-	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	var start string
 	if after != "" {
-		in.StartAfter = aws.String(prefix + after)
+		start = prefix + after
 	}
-	var names []string
+	if s.versioned {
+		objs, err := s.listVersions(ctx, prefix, start)
+		for i := range objs {
+			objs[i].name = strings.TrimPrefix(objs[i].name, prefix)
+		}
+		return objs, err
+	}
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if start != "" {
+		in.StartAfter = aws.String(start)
+	}
+	var objs []object
 	p := s3.NewListObjectsV2Paginator(s.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -230,11 +293,94 @@ func (s *S3) list(ctx context.Context, dir, after string) ([]string, error) {
 			return nil, err
 		}
 		for _, o := range page.Contents {
-			names = append(names, strings.TrimPrefix(aws.ToString(o.Key), prefix))
+			objs = append(objs, object{name: strings.TrimPrefix(aws.ToString(o.Key), prefix)})
 		}
 	}
-	sort.Strings(names)
-	return names, nil
+	sort.Slice(objs, func(i, j int) bool { return objs[i].name < objs[j].name })
+	return objs, nil
+}
+
+// listVersions lists every version and delete marker of the keys under
+// prefix after keyMarker, and returns each key (in full) with its only
+// version. A key with a second version or a delete marker is a
+// *TamperError.
+func (s *S3) listVersions(ctx context.Context, prefix, keyMarker string) ([]object, error) {
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if keyMarker != "" {
+		in.KeyMarker = aws.String(keyMarker)
+	}
+	// Version ids, deduplicated: a store may repeat the version at a page
+	// boundary. Keys up to the marker are dropped: AWS lists after it, some
+	// S3-compatible stores from it.
+	versions := map[string][]string{}
+	markers := map[string][]string{}
+	add := func(to map[string][]string, key, version string) {
+		if (keyMarker == "" || key > keyMarker) && !slices.Contains(to[key], version) {
+			to[key] = append(to[key], version)
+		}
+	}
+	for {
+		page, err := s.client.ListObjectVersions(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range page.Versions {
+			add(versions, aws.ToString(v.Key), aws.ToString(v.VersionId))
+		}
+		for _, m := range page.DeleteMarkers {
+			add(markers, aws.ToString(m.Key), aws.ToString(m.VersionId))
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		next, nextVersion := aws.ToString(page.NextKeyMarker), aws.ToString(page.NextVersionIdMarker)
+		if next == "" || (next == aws.ToString(in.KeyMarker) && nextVersion == aws.ToString(in.VersionIdMarker)) {
+			return nil, fmt.Errorf("%s: the store's version listing does not advance past %q", s.raw, next)
+		}
+		in.KeyMarker, in.VersionIdMarker = aws.String(next), page.NextVersionIdMarker
+	}
+	keys := make([]string, 0, len(versions)+len(markers))
+	for k := range versions {
+		keys = append(keys, k)
+	}
+	for k := range markers {
+		if _, ok := versions[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	objs := make([]object, 0, len(keys))
+	for _, k := range keys {
+		switch v, m := versions[k], len(markers[k]); {
+		case m > 0 && len(v) == 0:
+			return nil, &TamperError{Store: s.raw, Key: k, Reason: "is a delete marker where no version is left (an object was deleted)"}
+		case m > 0:
+			return nil, &TamperError{Store: s.raw, Key: k, Reason: fmt.Sprintf("has a delete marker over %d version(s) (it was deleted)", len(v))}
+		case len(v) > 1:
+			return nil, &TamperError{Store: s.raw, Key: k, Reason: fmt.Sprintf("has %d versions (it was overwritten)", len(v))}
+		}
+		objs = append(objs, object{name: k, version: versions[k][0]})
+	}
+	return objs, nil
+}
+
+// lookup finds one object that a listing skipped: some S3-compatible stores
+// list an object late. On a versioned bucket it lists that key's versions.
+func (s *S3) lookup(ctx context.Context, key string) (object, bool, error) {
+	if !s.versioned {
+		ok, err := s.exists(ctx, key)
+		return object{name: key}, ok, err
+	}
+	objs, err := s.listVersions(ctx, key, "")
+	if err != nil {
+		return object{}, false, err
+	}
+	for _, o := range objs {
+		if o.name == key {
+			return o, true, nil
+		}
+	}
+	return object{}, false, nil
 }
 
 // exists reports whether an object exists.
@@ -249,41 +395,47 @@ func (s *S3) exists(ctx context.Context, key string) (bool, error) {
 	return false, err
 }
 
-// entrySeqs lists the entries from seq first on. A listing is taken as a
+// entryObject is an entry's seq and version.
+type entryObject struct {
+	seq     int64
+	version string
+}
+
+// entries lists the entries from seq first on. A listing is taken as a
 // hint: a key it skips (some S3-compatible stores list an object late) is
 // checked directly. A real gap is an error when strict, and is left for
 // verification to report otherwise.
-func (s *S3) entrySeqs(ctx context.Context, first int64, strict bool) ([]int64, error) {
+func (s *S3) entries(ctx context.Context, first int64, strict bool) ([]entryObject, error) {
 	after := ""
 	if first > 0 {
 		after = entryKey(first - 1)
 	}
-	names, err := s.list(ctx, "entries", after)
+	objs, err := s.list(ctx, "entries", after)
 	if err != nil {
 		return nil, err
 	}
-	var seqs []int64
+	var out []entryObject
 	n := first
-	for _, name := range names {
-		seq, err := strconv.ParseInt(name, 10, 64)
-		if err != nil || entryKey(seq) != name {
-			return nil, fmt.Errorf("%s: unexpected object entries/%s", s.raw, name)
+	for _, o := range objs {
+		seq, err := strconv.ParseInt(o.name, 10, 64)
+		if err != nil || entryKey(seq) != o.name || seq < first {
+			return nil, fmt.Errorf("%s: unexpected object entries/%s", s.raw, o.name)
 		}
 		for ; n < seq; n++ {
-			ok, err := s.exists(ctx, s.key("entries", entryKey(n)))
+			late, ok, err := s.lookup(ctx, s.key("entries", entryKey(n)))
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				seqs = append(seqs, n)
+				out = append(out, entryObject{seq: n, version: late.version})
 			} else if strict {
-				return nil, fmt.Errorf("%s: entries/%s found where entry %d was expected (an entry is missing)", s.raw, name, n)
+				return nil, fmt.Errorf("%s: entries/%s found where entry %d was expected (an entry is missing)", s.raw, o.name, n)
 			}
 		}
-		seqs = append(seqs, seq)
+		out = append(out, entryObject{seq: seq, version: o.version})
 		n = seq + 1
 	}
-	return seqs, nil
+	return out, nil
 }
 
 // Head counts the entries (starting from the count this process last saw)
@@ -293,15 +445,19 @@ func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
 	known := s.known
 	s.mu.Unlock()
 	first := max(known-1, 0)
-	seqs, err := s.entrySeqs(ctx, first, true)
+	objs, err := s.entries(ctx, first, true)
 	if err != nil {
 		return 0, nil, err
 	}
-	n := first + int64(len(seqs))
+	n := first + int64(len(objs))
 	if n == 0 {
 		return 0, nil, nil
 	}
-	last, err := s.get(ctx, s.key("entries", entryKey(n-1)), audit.MaxEntrySize+1)
+	version := ""
+	if len(objs) > 0 {
+		version = objs[len(objs)-1].version
+	}
+	last, err := s.get(ctx, s.key("entries", entryKey(n-1)), version, audit.MaxEntrySize+1)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -330,13 +486,9 @@ func (s *S3) Append(ctx context.Context, first int64, prevLast []byte, lines [][
 
 // Entries fetches every entry in order, several at a time.
 func (s *S3) Entries(ctx context.Context) (io.ReadCloser, error) {
-	seqs, err := s.entrySeqs(ctx, 0, false)
+	objs, err := s.entries(ctx, 0, false)
 	if err != nil {
 		return nil, err
-	}
-	names := make([]string, len(seqs))
-	for i, seq := range seqs {
-		names[i] = entryKey(seq)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
@@ -345,27 +497,27 @@ func (s *S3) Entries(ctx context.Context) (io.ReadCloser, error) {
 		err  error
 	}
 	const window = 16
-	results := make([]chan slot, len(names))
+	results := make([]chan slot, len(objs))
 	for i := range results {
 		results[i] = make(chan slot, 1)
 	}
 	sem := make(chan struct{}, window)
 	go func() {
-		for i, name := range names {
+		for i, o := range objs {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
-			go func(i int, name string) {
-				data, err := s.get(ctx, s.key("entries", name), audit.MaxEntrySize+1)
+			go func(i int, o entryObject) {
+				data, err := s.get(ctx, s.key("entries", entryKey(o.seq)), o.version, audit.MaxEntrySize+1)
 				results[i] <- slot{data, err}
-			}(i, name)
+			}(i, o)
 		}
 	}()
 	go func() {
 		defer cancel()
-		for i := range names {
+		for i := range objs {
 			r := <-results[i]
 			<-sem
 			if r.err != nil {
@@ -403,27 +555,27 @@ func (s *S3) PutCheckpoint(ctx context.Context, size int64, body []byte, sigs ma
 
 // Checkpoints lists the stored checkpoints.
 func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
-	names, err := s.list(ctx, "checkpoints", "")
+	objs, err := s.list(ctx, "checkpoints", "")
 	if err != nil {
 		return nil, err
 	}
-	have := map[string]bool{}
-	for _, n := range names {
-		have[n] = true
+	have := map[string]object{}
+	for _, o := range objs {
+		have[o.name] = o
 	}
 	var out []StoredCheckpoint
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".cp") {
+	for _, o := range objs {
+		if !strings.HasSuffix(o.name, ".cp") {
 			continue
 		}
-		body, err := s.get(ctx, s.key("checkpoints", n), 4096)
+		body, err := s.get(ctx, s.key("checkpoints", o.name), o.version, 4096)
 		if err != nil {
 			return nil, err
 		}
-		sc := StoredCheckpoint{Name: "checkpoints/" + n, Body: body, Sigs: map[string][]byte{}}
+		sc := StoredCheckpoint{Name: "checkpoints/" + o.name, Body: body, Sigs: map[string][]byte{}}
 		for _, ext := range []string{".asc", ".sig"} {
-			if have[n+ext] {
-				data, err := s.get(ctx, s.key("checkpoints", n+ext), 1<<20)
+			if sig, ok := have[o.name+ext]; ok {
+				data, err := s.get(ctx, s.key("checkpoints", sig.name), sig.version, 1<<20)
 				if err != nil {
 					return nil, err
 				}
@@ -438,7 +590,7 @@ func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 // PutArtifact stores PREFIX/artifacts/NAME once (If-None-Match: *), with
 // retention in an Object Lock bucket.
 func (s *S3) PutArtifact(ctx context.Context, name string, data []byte) error {
-	if strings.ContainsAny(name, "/\\") || name == "" || name[0] == '.' {
+	if !validArtifactName(name) {
 		return fmt.Errorf("bad artifact name %q", name)
 	}
 	err := s.put(ctx, s.key("artifacts", name), data, true)
@@ -446,6 +598,51 @@ func (s *S3) PutArtifact(ctx context.Context, name string, data []byte) error {
 		return &ArtifactExistsError{Store: s.raw, Name: name}
 	}
 	return err
+}
+
+// Artifacts lists the artifacts' names, sorted.
+func (s *S3) Artifacts(ctx context.Context) ([]string, error) {
+	objs, err := s.list(ctx, "artifacts", "")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(objs))
+	versions := make(map[string]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.name
+		versions[o.name] = o.version
+	}
+	s.mu.Lock()
+	s.artifacts = versions
+	s.mu.Unlock()
+	return names, nil
+}
+
+// Artifact reads an artifact, by the version the last listing saw (on a
+// versioned bucket an artifact not yet listed has its versions checked).
+func (s *S3) Artifact(ctx context.Context, name string) ([]byte, error) {
+	if !validArtifactName(name) {
+		return nil, fmt.Errorf("bad artifact name %q", name)
+	}
+	key := s.key("artifacts", name)
+	s.mu.Lock()
+	version, listed := s.artifacts[name]
+	s.mu.Unlock()
+	if s.versioned && !listed {
+		o, ok, err := s.lookup(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &ArtifactMissingError{Store: s.raw, Name: name}
+		}
+		version = o.version
+	}
+	data, err := s.get(ctx, key, version, MaxArtifactSize)
+	if isNotFound(err) {
+		return nil, &ArtifactMissingError{Store: s.raw, Name: name}
+	}
+	return data, err
 }
 
 // EntryVersion returns the version id of an entry's object (for tests of

@@ -61,6 +61,19 @@ type Store interface {
 	// PutArtifact stores a piece of evidence (an apply log, say) under a
 	// name, once: an existing artifact is never replaced.
 	PutArtifact(ctx context.Context, name string, data []byte) error
+	// Artifacts lists the names of the stored artifacts, sorted.
+	Artifacts(ctx context.Context) ([]string, error)
+	// Artifact reads an artifact of at most MaxArtifactSize bytes, or
+	// returns an *ArtifactMissingError.
+	Artifact(ctx context.Context, name string) ([]byte, error)
+}
+
+// MaxArtifactSize bounds one artifact.
+const MaxArtifactSize = 256 << 20
+
+// validArtifactName accepts a plain file name: no directories, not hidden.
+func validArtifactName(name string) bool {
+	return name != "" && name[0] != '.' && !strings.ContainsAny(name, "/\\")
 }
 
 // ArtifactExistsError reports an artifact name already taken.
@@ -68,6 +81,13 @@ type ArtifactExistsError struct{ Store, Name string }
 
 func (e *ArtifactExistsError) Error() string {
 	return fmt.Sprintf("%s: artifact %s exists already", e.Store, e.Name)
+}
+
+// ArtifactMissingError reports an artifact that is not in the store.
+type ArtifactMissingError struct{ Store, Name string }
+
+func (e *ArtifactMissingError) Error() string {
+	return fmt.Sprintf("%s: there is no artifact %s", e.Store, e.Name)
 }
 
 // Options for Open.

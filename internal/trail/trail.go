@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -44,6 +45,8 @@ type lockedAppender interface {
 }
 
 // build turns events into entries that follow last (the entry before seq n).
+// Entry times never go backwards: a writer whose clock is a little behind
+// the newest entry's writes that entry's time.
 func build(n int64, last []byte, now time.Time, events []Event) ([]*audit.Entry, [][]byte, error) {
 	prev := audit.GenesisPrev
 	if last != nil {
@@ -53,8 +56,12 @@ func build(n int64, last []byte, now time.Time, events []Event) ([]*audit.Entry,
 		}
 		// Writers' clocks differ a little; a clock set back further
 		// than that is refused.
-		if t, _ := time.Parse(time.RFC3339, e.Time); now.Before(t.Add(-signature.ClockSkew)) {
+		t, _ := time.Parse(time.RFC3339, e.Time)
+		if now.Before(t.Add(-signature.ClockSkew)) {
 			return nil, nil, &ClockError{Now: now, Last: t}
+		}
+		if now.Before(t) {
+			now = t
 		}
 		prev = audit.ChainHex(last)
 	}
@@ -194,23 +201,25 @@ type VerifyConfig struct {
 
 // Verify checks the trail in s: entries, tree, checkpoints and their
 // signatures, and (with a trusted checkpoint) that the trail extends it.
+// Checkpoints that no current registry signer vouches for, and malformed
+// ones, are listed in Report.Ignored and play no other part (T35). An object
+// store that shows an overwritten or deleted object gives a *TamperError.
 func Verify(ctx context.Context, s Store, cfg VerifyConfig) (*audit.Report, error) {
 	stored, err := s.Checkpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var cps []*audit.SignedCheckpoint
-	newest := int64(-1)
+	var malformed []audit.IgnoredCheckpoint
 	for _, sc := range stored {
 		cp, err := audit.ParseCheckpoint(sc.Body)
 		if err != nil {
-			return &audit.Report{FirstBad: 0, Problem: fmt.Sprintf("checkpoint %s is malformed: %v", sc.Name, err)}, nil
+			malformed = append(malformed, audit.IgnoredCheckpoint{Name: sc.Name, Reason: fmt.Sprintf("malformed: %v", err)})
+			continue
 		}
-		newest = max(newest, cp.Size)
-		cps = append(cps, &audit.SignedCheckpoint{Checkpoint: cp, Name: sc.Name})
-	}
-	for i, sc := range stored {
-		judgeCheckpoint(cps[i], sc, cfg, cps[i].Size == newest)
+		c := &audit.SignedCheckpoint{Checkpoint: cp, Name: sc.Name}
+		judgeCheckpoint(c, sc, cfg)
+		cps = append(cps, c)
 	}
 	r, err := s.Entries(ctx)
 	if err != nil {
@@ -221,6 +230,7 @@ func Verify(ctx context.Context, s Store, cfg VerifyConfig) (*audit.Report, erro
 	if err != nil {
 		return nil, err
 	}
+	rep.Ignored = append(rep.Ignored, malformed...)
 	if rep.OK() && cfg.MaxAge > 0 && rep.Latest != nil && cfg.Now.Sub(rep.Latest.Time) > cfg.MaxAge {
 		rep.Problem = fmt.Sprintf("the newest valid checkpoint (%s) is older than the policy's max_age of %s: the trail may be frozen", rep.Latest.Time.Format(time.RFC3339), cfg.MaxAge)
 		rep.FirstBad = rep.Latest.Size
@@ -232,49 +242,51 @@ func Verify(ctx context.Context, s Store, cfg VerifyConfig) (*audit.Report, erro
 	return rep, nil
 }
 
-func judgeCheckpoint(cp *audit.SignedCheckpoint, sc StoredCheckpoint, cfg VerifyConfig, newest bool) {
+// judgeCheckpoint decides whether the checkpoint's signatures vouch for it:
+// at least one valid signature, judged now, by a current registry signer
+// with an allowed role. Anything less marks it ignored, with the reasons.
+func judgeCheckpoint(cp *audit.SignedCheckpoint, sc StoredCheckpoint, cfg VerifyConfig) {
 	var sigs []*signature.Signature
-	for ext, data := range sc.Sigs {
+	var reasons []string
+	for _, ext := range []string{".asc", ".sig"} {
+		data, ok := sc.Sigs[ext]
+		if !ok {
+			continue
+		}
 		scheme, _ := signature.SchemeOfFile(ext)
 		parsed, err := signature.Parse(scheme, data)
 		if err != nil {
-			cp.SigErr = fmt.Errorf("%s%s: %v", sc.Name, ext, err)
-			return
+			reasons = append(reasons, fmt.Sprintf("%s%s: %v", sc.Name, ext, err))
+			continue
 		}
 		sigs = append(sigs, parsed...)
 	}
-	if len(sigs) == 0 {
-		cp.SigErr = errors.New("is not signed")
+	switch {
+	case len(sigs) == 0 && len(reasons) == 0:
+		cp.Ignored = "not signed"
+		return
+	case len(sigs) == 0:
+		cp.Ignored = strings.Join(reasons, "; ")
+		return
+	case cfg.Registry == nil:
+		cp.Ignored = "no verified signers registry to judge its signatures"
 		return
 	}
-	if cfg.Registry == nil {
-		cp.SigErr = errors.New("no signers registry to check its signatures against")
-		return
-	}
-	mode := signers.History
-	if newest {
-		mode = signers.Current
-	}
-	outcomes := cfg.Registry.Check(sc.Body, sigs, audit.CheckpointNamespace, cfg.Now, mode)
+	outcomes := cfg.Registry.Check(sc.Body, sigs, audit.CheckpointNamespace, cfg.Now, signers.Current)
 	ids, err := signers.Count(outcomes, signers.Requirement{What: "checkpoint " + sc.Name, Roles: cfg.Roles, Threshold: 1})
 	if err == nil {
 		cp.Signers = ids
 		return
 	}
-	// Signed, but only by people revoked since: the checkpoint no longer
-	// counts, and later checkpoints cover its entries.
-	revokedOnly := true
-	for _, o := range outcomes {
-		var re *signers.RevokedError
-		if !errors.As(o.Err, &re) {
-			revokedOnly = false
+	var te *signers.ThresholdError
+	if !errors.As(err, &te) || len(te.Rejected) == 0 {
+		reasons = append(reasons, err.Error())
+	} else {
+		for _, o := range te.Rejected {
+			reasons = append(reasons, o.Err.Error())
 		}
 	}
-	if revokedOnly && !newest {
-		cp.Untrusted = true
-		return
-	}
-	cp.SigErr = err
+	cp.Ignored = strings.Join(reasons, "; ")
 }
 
 // Scan calls fn with each entry line whose bytes contain needle (all lines

@@ -67,6 +67,22 @@ func appender(spec string) int {
 type fixture struct {
 	reg    *signers.Registry
 	signer sign.Signer
+	dir    string
+	yaml   string
+}
+
+// variant returns the fixture's registry with old replaced by new in its
+// signers.yaml.
+func (f *fixture) variant(t testing.TB, old, new string) *signers.Registry {
+	t.Helper()
+	reg, err := signers.Parse("signers.yaml", []byte(strings.Replace(f.yaml, old, new, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.LoadKeys(func(rel string) ([]byte, error) { return os.ReadFile(filepath.Join(f.dir, rel)) }); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -81,8 +97,10 @@ func newFixture(t testing.TB) *fixture {
 	os.WriteFile(keyPath, pem.EncodeToMemory(block), 0o600)
 	sshPub, _ := ssh.NewPublicKey(pub)
 	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
-	os.WriteFile(filepath.Join(dir, "keys", "ci.pub"), ssh.MarshalAuthorizedKey(sshPub), 0o644)
-	yaml := fmt.Sprintf("version: 1\nsigners:\n  - id: ci\n    roles: [ci]\n    keys: [{file: keys/ci.pub, fingerprint: %q}]\n", ssh.FingerprintSHA256(sshPub))
+	pubFile := ssh.MarshalAuthorizedKey(sshPub)
+	os.WriteFile(filepath.Join(dir, "keys", "ci.pub"), pubFile, 0o644)
+	yaml := fmt.Sprintf("version: 1\nsigners:\n  - id: ci\n    roles: [ci]\n    keys: [{file: keys/ci.pub, fingerprint: %q, sha256: %q}]\n",
+		ssh.FingerprintSHA256(sshPub), signers.FileHash(pubFile))
 	reg, err := signers.Parse("signers.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +112,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{reg: reg, signer: s}
+	return &fixture{reg: reg, signer: s, dir: dir, yaml: yaml}
 }
 
 func (f *fixture) checkpoint(t testing.TB, s trail.Store, now time.Time) *audit.Checkpoint {
@@ -147,12 +165,109 @@ func TestDirAppendCheckpointVerify(t *testing.T) {
 	if !rep.OK() || rep.Entries != 8 || rep.CheckpointsValid != 2 || rep.Latest.Signers[0] != "ci" {
 		t.Fatalf("Verify = %+v, want 8 entries and 2 valid checkpoints", rep)
 	}
-	// An unsigned checkpoint fails verification.
+	// An unsigned checkpoint is ignored, and says why.
 	cp, _ := trail.MakeCheckpoint(context.Background(), s, now)
 	cp.Time = cp.Time.Add(time.Second)
 	s.PutCheckpoint(context.Background(), cp.Size, cp.Marshal(), nil)
-	if rep := f.verify(t, s, nil); rep.OK() || !strings.Contains(rep.Problem, "is not signed") {
-		t.Fatalf("Verify with an unsigned checkpoint = %q", rep.Problem)
+	if rep := f.verify(t, s, nil); !rep.OK() || rep.CheckpointsValid != 2 || len(rep.Ignored) != 1 || rep.Ignored[0].Reason != "not signed" {
+		t.Fatalf("Verify with an unsigned checkpoint = %+v, want it ignored", rep)
+	}
+}
+
+// T35: checkpoints that no current registry signer vouches for are listed
+// and ignored, whatever they claim: signed by a foreign key (here for more
+// entries than the trail has, and with another root), signed by a signer of
+// a role the policy does not allow, garbage signatures, a malformed body. A
+// trail whose only checkpoints are such is unanchored.
+func TestForeignCheckpointsIgnored(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	foreign := newFixture(t) // a key outside f's registry
+	s, _ := trail.OpenDir(t.TempDir())
+	now := time.Now()
+	appendN(t, s, 5, now)
+	real, _ := trail.MakeCheckpoint(ctx, s, now)
+	planted := *real
+	planted.Size = 50
+	planted.Root[0] ^= 1
+	for _, cp := range []*audit.Checkpoint{real, &planted} {
+		sig, err := foreign.signer.Sign(ctx, cp.Marshal(), audit.CheckpointNamespace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := trail.StoreSigned(ctx, s, cp, []*signature.Signature{sig}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	garbled := *real
+	garbled.Time = garbled.Time.Add(time.Second)
+	s.PutCheckpoint(ctx, garbled.Size, garbled.Marshal(), map[string][]byte{".sig": []byte("not a signature")})
+	s.PutCheckpoint(ctx, 7, []byte("not a checkpoint\n"), nil)
+	rep := f.verify(t, s, nil)
+	if !rep.OK() || rep.CheckpointsValid != 0 || rep.CheckpointsInvalid != 0 || len(rep.Ignored) != 4 || !rep.Unanchored() {
+		t.Fatalf("Verify(only foreign checkpoints) = %+v, want OK, 4 ignored, unanchored", rep)
+	}
+	var reasons []string
+	for _, ig := range rep.Ignored {
+		reasons = append(reasons, ig.Name+": "+ig.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	for _, want := range []string{"which is not in the signers registry", "malformed SSH signature", "malformed: checkpoint must have exactly four lines"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("Report.Ignored = %s\nwant a reason with %q", all, want)
+		}
+	}
+	// A registry signer's checkpoint anchors it; the planted ones still do
+	// not break it.
+	f.checkpoint(t, s, now.Add(2*time.Second))
+	rep = f.verify(t, s, nil)
+	if !rep.OK() || rep.CheckpointsValid != 1 || len(rep.Ignored) != 4 || rep.Unanchored() {
+		t.Fatalf("Verify(with a registry checkpoint) = %+v, want OK, 1 valid, 4 ignored", rep)
+	}
+	// Judged now, every checkpoint alike: a role the policy does not allow,
+	// a revoked signer, a signer whose window has ended. The registry's own
+	// checkpoint is ignored too, with the reason.
+	for _, c := range []struct {
+		name  string
+		reg   *signers.Registry
+		roles []string
+		want  string
+	}{
+		{"role not allowed", f.reg, []string{"security"}, `signer "ci" has roles [ci], but this needs security`},
+		{"revoked", f.variant(t, "    roles: [ci]\n", "    roles: [ci]\n    revoked: {at: \"2026-01-01T00:00:00Z\", reason: laptop stolen}\n"), nil, "laptop stolen"},
+		{"window ended", f.variant(t, "    roles: [ci]\n", "    roles: [ci]\n    valid_before: \"2020-01-01T00:00:00Z\"\n"), nil, `signer "ci" is`},
+	} {
+		rep, err := trail.Verify(ctx, s, trail.VerifyConfig{Registry: c.reg, Now: time.Now(), Roles: c.roles})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, ig := range rep.Ignored {
+			found = found || strings.Contains(ig.Reason, c.want)
+		}
+		if !rep.OK() || rep.CheckpointsValid != 0 || len(rep.Ignored) != 5 || !rep.Unanchored() || !found {
+			t.Errorf("%s: Verify = %+v, want all 5 checkpoints ignored, one because %q", c.name, rep, c.want)
+		}
+	}
+}
+
+// Entry times never go backwards: a writer whose clock is a little behind
+// writes the newest entry's time.
+func TestEntryTimeNeverGoesBack(t *testing.T) {
+	s, _ := trail.OpenDir(t.TempDir())
+	now := time.Now().UTC().Truncate(time.Second)
+	appendN(t, s, 1, now)
+	es, err := trail.Append(context.Background(), s, now.Add(-time.Minute), trail.Event{Action: "behind"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Format(time.RFC3339); es[0].Time != want {
+		t.Fatalf("Append(clock a minute behind).Time = %s, want %s", es[0].Time, want)
+	}
+	f := newFixture(t)
+	f.checkpoint(t, s, now)
+	if rep := f.verify(t, s, nil); !rep.OK() {
+		t.Fatalf("Verify = %q", rep.Problem)
 	}
 }
 
@@ -341,25 +456,69 @@ func TestExportIdempotentAndDiverged(t *testing.T) {
 	now := time.Now()
 	appendN(t, a, 6, now)
 	f.checkpoint(t, a, now)
-	n, c, err := trail.Export(context.Background(), a, b)
-	if err != nil || n != 6 || c != 1 {
-		t.Fatalf("Export = %d, %d, %v", n, c, err)
+	ctx := context.Background()
+	// A directory has no Object Lock: refused without the waiver.
+	_, err := trail.Export(ctx, a, b, trail.ExportOptions{})
+	var nol *trail.NoObjectLockError
+	if !errors.As(err, &nol) || nol.Store != b.URL() {
+		t.Fatalf("Export(to a directory) = %v, want NoObjectLockError", err)
 	}
-	n, c, err = trail.Export(context.Background(), a, b)
-	if err != nil || n != 0 || c != 0 {
-		t.Fatalf("second Export = %d, %d, %v, want nothing copied", n, c, err)
+	if n, _, _ := b.Head(ctx); n != 0 {
+		t.Fatalf("refused Export wrote %d entries", n)
+	}
+	waived := trail.ExportOptions{AllowNoObjectLock: true}
+	a.PutArtifact(ctx, "apply-1.log", []byte("apply log 1\n"))
+	a.PutArtifact(ctx, "apply-2.log", []byte("apply log 2\n"))
+	res, err := trail.Export(ctx, a, b, waived)
+	if err != nil || res != (trail.ExportResult{Entries: 6, Checkpoints: 1, Artifacts: 2}) {
+		t.Fatalf("Export = %+v, %v, want 6 entries, 1 checkpoint, 2 artifacts", res, err)
+	}
+	res, err = trail.Export(ctx, a, b, waived)
+	if err != nil || res != (trail.ExportResult{}) {
+		t.Fatalf("second Export = %+v, %v, want nothing copied", res, err)
 	}
 	if rep := f.verify(t, b, nil); !rep.OK() || rep.Entries != 6 {
 		t.Fatalf("exported trail: %+v", rep)
 	}
+	if got, err := b.Artifact(ctx, "apply-2.log"); err != nil || string(got) != "apply log 2\n" {
+		t.Fatalf("exported Artifact(apply-2.log) = %q, %v", got, err)
+	}
+	// An artifact of the same name with other bytes is a divergence.
+	a.PutArtifact(ctx, "apply-3.log", []byte("the real log\n"))
+	b.PutArtifact(ctx, "apply-3.log", []byte("another log\n"))
+	_, err = trail.Export(ctx, a, b, waived)
+	var div *trail.DivergedError
+	if !errors.As(err, &div) || div.Artifact != "apply-3.log" {
+		t.Fatalf("Export onto a diverged artifact = %v, want DivergedError naming apply-3.log", err)
+	}
 	appendN(t, b, 1, now)
 	appendN(t, a, 1, now.Add(time.Second))
-	_, _, err = trail.Export(context.Background(), a, b)
-	var div *trail.DivergedError
-	if !errors.As(err, &div) || div.Seq != 6 {
+	_, err = trail.Export(ctx, a, b, waived)
+	if !errors.As(err, &div) || div.Seq != 6 || div.Artifact != "" {
 		t.Fatalf("Export onto a diverged trail = %v", err)
 	}
 	_ = bytes.MinRead
+}
+
+func TestDirArtifacts(t *testing.T) {
+	ctx := context.Background()
+	s, _ := trail.OpenDir(t.TempDir())
+	if names, err := s.Artifacts(ctx); err != nil || len(names) != 0 {
+		t.Fatalf("Artifacts(new store) = %q, %v, want none", names, err)
+	}
+	s.PutArtifact(ctx, "b.log", []byte("b"))
+	s.PutArtifact(ctx, "a.log", []byte("a"))
+	os.WriteFile(filepath.Join(s.Path(), "artifacts", ".a.log.tmp123"), []byte("x"), 0o644)
+	if names, err := s.Artifacts(ctx); err != nil || strings.Join(names, ",") != "a.log,b.log" {
+		t.Fatalf("Artifacts = %q, %v, want a.log,b.log", names, err)
+	}
+	var missing *trail.ArtifactMissingError
+	if _, err := s.Artifact(ctx, "c.log"); !errors.As(err, &missing) {
+		t.Fatalf("Artifact(c.log) = %v, want ArtifactMissingError", err)
+	}
+	if _, err := s.Artifact(ctx, "../entries.log"); err == nil {
+		t.Fatal("Artifact(../entries.log) succeeded")
+	}
 }
 
 // BenchmarkAppendParallel appends one entry per call from many goroutines
