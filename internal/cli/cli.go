@@ -83,10 +83,10 @@ type app struct {
 	now    time.Time // fixed once per invocation
 	dir    string    // -C
 
-	stores    map[string]trail.Store // opened evidence stores, by base and URL
-	anchors   map[trail.Store]*anchor.Index
-	ckey      *checkpointKey // the default checkpoint key, once resolved
-	ckeyErr   error
+	stores  map[string]trail.Store // opened evidence stores, by base and URL
+	anchors map[trail.Store]*anchor.Index
+	ckey    *checkpointKey // the default checkpoint key, once resolved
+	ckeyErr error
 }
 
 func (a *app) repo() (*repo.Repo, error) {

@@ -6,8 +6,8 @@ import (
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/policy"
-	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/trail"
 )
 

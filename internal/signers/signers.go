@@ -421,7 +421,6 @@ const (
 	Current Mode = iota
 )
 
-
 // Check verifies each signature over message against the registry at time
 // now. mode must be Current.
 func (r *Registry) Check(message []byte, sigs []*signature.Signature, namespace string, now time.Time, mode Mode) []Outcome {
