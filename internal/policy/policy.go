@@ -10,6 +10,7 @@ package policy
 import (
 	_ "embed"
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,6 +39,8 @@ type Policy struct {
 	Version      int           `yaml:"version"`
 	Backend      Backend       `yaml:"backend"`
 	Evidence     Evidence      `yaml:"evidence"`
+	Engine       Engine        `yaml:"engine"`
+	Modules      Modules       `yaml:"modules"`
 	Gates        Gates         `yaml:"gates"`
 	Environments []Environment `yaml:"environments"`
 	Resources    Resources     `yaml:"resources"`
@@ -53,6 +56,24 @@ type Evidence struct {
 	Store         string   `yaml:"store"`
 	RetentionDays int      `yaml:"retention_days"`
 	Waive         []Waiver `yaml:"waive"`
+}
+
+// Engine optionally pins the OpenTofu (or Terraform) binary that runs: its
+// version as it reports it, and the SHA-256 of the executable.
+type Engine struct {
+	Version string `yaml:"version"`
+	SHA256  string `yaml:"sha256"`
+}
+
+// Modules says which module sources beyond the governed tree may be used.
+type Modules struct {
+	Remote []RemoteModule `yaml:"remote"`
+}
+
+// RemoteModule allows one remote module source at one exact version.
+type RemoteModule struct {
+	Source  string `yaml:"source"`
+	Version string `yaml:"version"`
 }
 
 // Waiver accepts an evidence store that lacks a capability, for a reason
@@ -116,7 +137,11 @@ type Environment struct {
 	Confirm *bool    `yaml:"confirm"`
 	// Demo marks a demo-grade environment: its freshness anchor may be a
 	// local evidence store, which anyone with the machine can rewrite.
-	Demo   bool              `yaml:"demo"`
+	Demo bool `yaml:"demo"`
+	// Dir is the environment's configuration directory, relative to the
+	// repository root and inside the governed tree (default
+	// infra/bootstrap).
+	Dir    string            `yaml:"dir"`
 	Naming map[string]string `yaml:"naming"`
 	Tags   map[string]string `yaml:"tags"`
 }
@@ -135,6 +160,7 @@ const (
 	DefaultRetentionDays = 2555 // seven years
 	DefaultIntentTTL     = "24h"
 	DefaultMaxIntentTTL  = "72h"
+	DefaultDir           = "infra/bootstrap"
 )
 
 func boolp(b bool) *bool { return &b }
@@ -227,6 +253,12 @@ func Parse(file string, data []byte) (*Policy, error) {
 		seen[e.Name] = true
 		if e.Backend == "" {
 			e.Backend = p.Backend.Kind
+		}
+		if e.Dir == "" {
+			e.Dir = DefaultDir
+		}
+		if path.Clean(e.Dir) != e.Dir {
+			return nil, &InvalidError{file, fmt.Sprintf("environments[%s].dir %q is not a clean path", e.Name, e.Dir), "write it as infra/NAME, with no . or .. parts"}
 		}
 		for kind, pat := range e.Naming {
 			if _, err := regexp.Compile(pat); err != nil {
@@ -336,9 +368,20 @@ environments:
   - name: %[2]s
     # backend: %[1]s      # defaults to backend.kind
     regions: []           # allowed regions; empty means any region
+    # dir: infra/bootstrap # configuration directory (governed, under infra/)
     # confirm: true       # two-step confirmation (typed token, then APPLY)
 %[4]s    naming: {}            # resource type -> regular expression for its name
     tags: {}              # required tag -> regular expression for its value
+
+# The OpenTofu binary may be pinned (version as `+"`tofu version`"+` reports it,
+# SHA-256 of the executable); it never comes from inside the repository.
+# engine:
+#   version: 1.12.6
+#   sha256: ...
+# Local modules must lie in the governed tree; remote ones only as listed.
+# modules:
+#   remote:
+#     - {source: "registry.opentofu.org/terraform-aws-modules/s3-bucket/aws", version: "4.1.2"}
 
 # resources:
 #   denied: []            # resource types that may never be created
