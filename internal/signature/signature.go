@@ -379,7 +379,11 @@ func Format(sigs []*Signature) ([]byte, error) {
 			out.Write(sshsig.Armor(s.raw))
 		}
 	case OpenPGP:
-		w, err := armor.EncodeWithChecksumOption(&out, "PGP SIGNATURE", nil, false)
+		// With the CRC-24 line: GnuPG 2.2 reads an armor body that ends
+		// without '=' padding and without a checksum line into the END
+		// line ("invalid radix64 character"), so one signature in three
+		// would not verify with stock gpg.
+		w, err := armor.EncodeWithChecksumOption(&out, "PGP SIGNATURE", nil, true)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"golang.org/x/crypto/ssh"
 
@@ -398,4 +400,42 @@ func TestSSHMultipleBlocksRoundTrip(t *testing.T) {
 	if len(merged) != 2 {
 		t.Fatalf("Merge kept %d, want 2", len(merged))
 	}
+}
+
+// Whatever the length of the armored body, stock gpg reads the armor that
+// groundzero writes: a body whose length is a multiple of three has no '='
+// padding, and without a checksum line GnuPG 2.2 reads on into the END line.
+// One, two and three signatures in a file give bodies of every length mod 3.
+func TestFormatArmorAnyLengthGPG(t *testing.T) {
+	g := keyfixture.NewGPG(t)
+	var fprs []string
+	for _, n := range []string{"alice", "bob", "carol"} {
+		fpr, _ := g.Generate(t, n, n+"@example.test", keyfixture.KeyOpts{})
+		fprs = append(fprs, fpr)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "m"), msg, 0o644)
+	var all []*signature.Signature
+	for _, fpr := range fprs {
+		all = append(all, mustSigs(t, signature.OpenPGP, g.DetachSign(t, fpr, msg))...)
+	}
+	seen := map[int]bool{}
+	for k := 1; k <= len(all); k++ {
+		raw, err := signature.Format(all[:k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, err := armor.Decode(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(block.Body)
+		seen[len(body)%3] = true
+		os.WriteFile(filepath.Join(dir, "m.asc"), raw, 0o644)
+		status, err := g.Try(nil, "--status-fd", "1", "--verify", filepath.Join(dir, "m.asc"), filepath.Join(dir, "m"))
+		if n := strings.Count(string(status), "[GNUPG:] GOODSIG"); err != nil || n != k {
+			t.Errorf("gpg --verify of %d signature(s), a %d-byte body: %v, %d GOODSIG, want %d\n%s", k, len(body), err, n, k, status)
+		}
+	}
+	t.Logf("body lengths mod 3 covered: %v", seen)
 }
