@@ -3,14 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/gate"
-	"github.com/groundzero/groundzero/internal/parity"
-	"github.com/groundzero/groundzero/internal/repo"
 )
 
 func (a *app) trustRoot(flag string) string {
@@ -50,26 +47,16 @@ store.`,
 			if err != nil {
 				return err
 			}
-			env, err := a.gates(r, a.trustRoot(trustRoot), strict)
+			run, err := a.governedRun(r, envName, "", "", trustRoot, strict)
 			if err != nil {
 				return err
 			}
+			defer run.Close()
 			var envs []string
 			if envName != "" {
-				envs = []string{envName}
+				envs = []string{run.EnvName}
 			}
-			results := []gate.Result{env.PolicyGate(), env.AnchorGate(envs...), env.SignersGate(), env.ManifestGate(a.ctx)}
-			if env.TagRequired(requireTag) {
-				results = append(results, env.TagGate(a.ctx, "HEAD"))
-			}
-			res, err := a.configParity(r, env, envName)
-			if err != nil {
-				return err
-			}
-			if res != nil {
-				results = append(results, *res)
-			}
-			return a.finishGates(r, env, format, results)
+			return a.finishRun(run, format, run.Check(a.ctx, requireTag, envs...))
 		},
 	}
 	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")
@@ -117,6 +104,12 @@ func (a *app) report(format string, results []gate.Result) error {
 	err := errors.New(fmt.Sprintf("%d of %d gate(s) failed: %s", len(failedNames), len(results), strings.Join(failedNames, ", ")))
 	code := ExitFailed
 	var hint string
+	for _, r := range results {
+		if !r.OK {
+			hint = r.Hint
+			break
+		}
+	}
 	if config {
 		code = ExitUsage
 		for _, r := range results {
@@ -130,32 +123,3 @@ func (a *app) report(format string, results []gate.Result) error {
 	return &Error{Code: code, Err: err, Hint: hint}
 }
 
-// configParity checks the configuration in infra/bootstrap against the parity
-// policy of the environment, when there is a configuration and a usable
-// policy; it returns nil when there is nothing to check.
-func (a *app) configParity(r *repo.Repo, env *gate.Env, name string) (*gate.Result, error) {
-	if env.Policy == nil {
-		return nil, nil
-	}
-	tf, _ := filepath.Glob(filepath.Join(r.Abs(repo.BootstrapDir), "*.tf"))
-	if len(tf) == 0 {
-		return nil, nil
-	}
-	name, err := resolveEnv(env.Policy, name)
-	if err != nil {
-		return nil, err
-	}
-	e, err := a.parityEngine(r, env.Policy, name)
-	if err != nil {
-		return nil, err
-	}
-	in, err := parity.FromConfig(r.Abs(repo.BootstrapDir))
-	if err != nil {
-		return &gate.Result{Name: "parity", Detail: err.Error(), Hint: "fix the configuration's syntax", Config: true}, nil
-	}
-	res, _, err := a.parityGate(e, "parity", in)
-	if err != nil {
-		return nil, err
-	}
-	return &res, nil
-}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/signers"
@@ -72,21 +73,8 @@ func (a *app) finishGates(r *repo.Repo, env *gate.Env, format string, results []
 	for _, res := range results {
 		rec.add("gate", res.Name, map[string]any{"ok": res.OK, "detail": res.Detail})
 	}
-	recordSeen(rec, env)
+	for _, ev := range govern.Seen(env) {
+		rec.add(ev.Action, ev.Subject, ev.Details)
+	}
 	return rec.flush(a.report(format, results))
-}
-
-// recordSeen records the registry and governed-state versions now in force,
-// when they verified and the anchor does not hold them yet.
-func recordSeen(rec *recorder, env *gate.Env) {
-	ix := env.Anchor
-	if ix == nil || !ix.Report.OK() {
-		return
-	}
-	if env.Trusted && (ix.Registry == nil || env.Report.Version != ix.Registry.Version) {
-		rec.add(anchor.RegistrySeen, repo.SignersFile, map[string]any{"version": env.Report.Version, "sha256": env.Report.Hash})
-	}
-	if m := env.Manifest; m != nil && (ix.Manifest == nil || m.Version != ix.Manifest.Version) {
-		rec.add(anchor.ManifestSeen, repo.ManifestFile, map[string]any{"version": m.Version, "sha256": sha256hex(env.ManifestRaw)})
-	}
 }

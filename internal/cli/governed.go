@@ -2,92 +2,108 @@ package cli
 
 import (
 	"errors"
-	"fmt"
+	"os"
 	"path/filepath"
-	"strings"
 
-	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/anchor"
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
-	"github.com/groundzero/groundzero/internal/strictyaml"
 )
+
+// governedRun opens the gate pipeline for a command: the app's repository,
+// clock and environment, with the anchor, the audit trail and the evidence
+// store as its I/O.
+func (a *app) governedRun(r *repo.Repo, env, dir, tfBinary, trustRoot string, strict bool) (*govern.Run, error) {
+	run, err := govern.Open(a.ctx, govern.Config{
+		Repo: r, Now: a.now, TrustRoot: a.trustRoot(trustRoot), Strict: strict,
+		Env: env, Dir: dir, TFBinary: tfBinary, Getenv: a.getenv, Environ: os.Environ(), Stderr: a.stderr,
+		Anchor: func() (*anchor.Index, error) {
+			ix, err := a.anchor(r)
+			var e *Error
+			if errors.As(err, &e) && e.Code == ExitUsage {
+				return nil, &govern.UsageError{Err: e.Err, Hint: e.Hint}
+			}
+			return ix, err
+		},
+		Record: func(events []govern.Event) error {
+			rec := a.recorder(r)
+			for _, ev := range events {
+				rec.add(ev.Action, ev.Subject, ev.Details)
+			}
+			return rec.flush(nil)
+		},
+		Artifact: func(name string, data []byte) error {
+			store, err := a.openStore(r, "")
+			if err != nil {
+				return err
+			}
+			return store.PutArtifact(a.ctx, name, data)
+		},
+	})
+	if err != nil {
+		return nil, govErr(err)
+	}
+	return run, nil
+}
+
+// finishRun prints the gate results, records the run's events, and returns
+// the command's result: result when it is set, else the gates' verdict.
+func (a *app) finishRun(run *govern.Run, format string, result error) error {
+	if err := a.report(format, run.Results); err != nil && result == nil {
+		result = err
+	}
+	rec := a.recorder(run.Gates.Repo)
+	for _, ev := range run.Events() {
+		rec.add(ev.Action, ev.Subject, ev.Details)
+	}
+	return rec.flush(govErr(result))
+}
+
+// govErr gives the pipeline's errors their exit codes and hints.
+func govErr(err error) error {
+	var ue *govern.UsageError
+	var nt govern.NoTerminalError
+	var ge *govern.GateError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ue):
+		var e *Error
+		if errors.As(ue.Err, &e) {
+			return e
+		}
+		return usage(ue.Err, ue.Hint)
+	case errors.As(err, &nt):
+		return usage(err, "run it on a terminal; non-interactive applies belong to the CI path")
+	case errors.As(err, &ge):
+		return failed(err, ge.Result.Hint)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return failed(err, "")
+}
 
 // loadPolicy reads policy.yaml; a malformed policy is a usage error.
 func (a *app) loadPolicy(r *repo.Repo) (*policy.Policy, error) {
-	data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize)
-	if err != nil {
-		return nil, usage(err, "run `groundzero init`, or restore governance/policy.yaml")
-	}
-	p, err := policy.Parse(repo.PolicyFile, data)
-	if err != nil {
-		var pe *policy.InvalidError
-		if errors.As(err, &pe) {
-			return nil, usage(err, pe.Hint)
-		}
-		return nil, usage(err, "")
-	}
-	return p, nil
+	p, err := govern.LoadPolicy(r)
+	return p, govErr(err)
 }
 
 // resolveEnv checks --env against the policy; with one environment it is the
 // default.
 func resolveEnv(p *policy.Policy, name string) (string, error) {
-	if name == "" {
-		if len(p.Environments) == 1 {
-			return p.Environments[0].Name, nil
-		}
-		return "", usage(errors.New("--env is required: policy.yaml declares several environments"), "")
-	}
-	if p.Environment(name) == nil {
-		var names []string
-		for _, e := range p.Environments {
-			names = append(names, e.Name)
-		}
-		return "", usage(fmt.Errorf("environment %q is not declared in %s (declared: %s)", name, repo.PolicyFile, strings.Join(names, ", ")),
-			"add it under environments: in governance/policy.yaml")
-	}
-	return name, nil
+	env, err := govern.ResolveEnv(p, name)
+	return env, govErr(err)
 }
 
 // parityEngine compiles the built-in and custom rules for env.
 func (a *app) parityEngine(r *repo.Repo, p *policy.Policy, env string) (*parity.Engine, error) {
-	mods, err := parity.LoadCustom(r.Abs(repo.RegoDir))
-	if err != nil {
-		return nil, usage(err, "")
-	}
-	custom, err := parity.ParseCustom(mods, func(p string) string {
-		rel, err := filepath.Rel(r.Root, p)
-		if err != nil {
-			return p
-		}
-		return filepath.ToSlash(rel)
-	})
-	if err != nil {
-		return nil, usage(err, "fix the Rego file; custom rules use package groundzero.custom and `deny contains msg if { … }`")
-	}
-	e, err := parity.New(a.ctx, p, env, custom)
-	if err != nil {
-		return nil, usage(err, "")
-	}
-	return e, nil
-}
-
-// parityGate evaluates the rules and turns the violations into a gate result.
-func (a *app) parityGate(e *parity.Engine, name string, in *parity.Input) (gate.Result, []parity.Violation, error) {
-	vs, err := e.Check(a.ctx, in)
-	if err != nil {
-		return gate.Result{}, nil, usage(err, "")
-	}
-	if len(vs) == 0 {
-		return gate.Result{Name: name, OK: true, Detail: fmt.Sprintf("%d resource(s) meet the %s policy of environment %s", len(in.Resources), in.Source, e.Env)}, nil, nil
-	}
-	var lines []string
-	for _, v := range vs {
-		lines = append(lines, v.String())
-	}
-	return gate.Result{Name: name, Detail: strings.Join(lines, "; "),
-		Hint: "change the configuration to meet governance/policy.yaml (or change the policy through review); `groundzero policy check` lists every violation"}, vs, nil
+	e, err := govern.ParityEngine(a.ctx, r, p, env)
+	return e, govErr(err)
 }
 
 func filepathAbs(p string) (string, error) { return filepath.Abs(p) }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/manifest"
@@ -308,34 +308,13 @@ func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, pla
 	if planSHA == "" {
 		planSHA = in.PlanSHA256
 	}
-	return a.verifyIntent(r, pol, genv, in, data, rel, in.Env, planSHA)
-}
-
-// verifyIntent applies every intent rule for env: the registry is the one
-// the gates trusted (chain, pin and no rollback), the commit is HEAD's, and
-// the consumed nonces and the newest checkpoint time come from the freshness
-// anchor. A *Error is a usage problem; any other error is the intent's.
-func (a *app) verifyIntent(r *repo.Repo, pol *policy.Policy, genv *gate.Env, in *intent.Intent, data []byte, rel, env, planSHA string) (*intent.Verified, error) {
-	if res := genv.SignersGate(); !res.OK {
-		return nil, failed(errors.New(res.Detail), res.Hint)
+	v, err := govern.VerifyIntent(a.ctx, genv, pol, govern.IntentFile{Intent: in, Data: data, Rel: rel}, in.Env, planSHA)
+	var ue *govern.UsageError
+	var ge *govern.GateError
+	if errors.As(err, &ue) || errors.As(err, &ge) {
+		return nil, govErr(err)
 	}
-	if res := genv.AnchorGate(env); !res.OK {
-		return nil, failed(errors.New(res.Detail), res.Hint)
-	}
-	head, err := gittag.Head(a.ctx, r)
-	if err != nil {
-		return nil, usage(err, "")
-	}
-	sigs, err := sigfile.Load(r, rel)
-	if err != nil {
-		return nil, failed(err, "")
-	}
-	maxTTL, _ := policy.ParseDuration(pol.Gates.Intent.MaxTTL)
-	ix := genv.Anchor
-	return intent.Verify(in, data, sigs, genv.Registry(), pol.Gates.Approvals[in.Action], intent.Expect{
-		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: a.now, TrailTime: ix.NewestCheckpoint(), MaxTTL: maxTTL,
-		Used: ix.UsedSeq,
-	})
+	return v, err
 }
 
 func (a *app) intentVerifyCmd() *cobra.Command {
@@ -391,29 +370,7 @@ func (a *app) intentVerifyCmd() *cobra.Command {
 	return c
 }
 
-func intentHint(err error) string {
-	var (
-		mm *intent.MismatchError
-		ex *intent.ExpiredError
-		us *intent.UsedError
-		ap *intent.ApprovalError
-		ck *intent.ClockError
-		rq *intent.RequesterError
-	)
-	switch {
-	case errors.As(err, &mm):
-		return "create an intent for this environment, action, commit and plan"
-	case errors.As(err, &ex), errors.As(err, &us):
-		return "create a new intent and have it approved again"
-	case errors.As(err, &ap):
-		return "more people with the required roles sign it: `groundzero intent sign FILE --key KEYSPEC`"
-	case errors.As(err, &ck):
-		return "fix the system clock"
-	case errors.As(err, &rq):
-		return "intents are created and signed by their requester: `groundzero intent new --key KEYSPEC`; do not edit the requester"
-	}
-	return ""
-}
+func intentHint(err error) string { return govern.IntentHint(err) }
 
 func (a *app) intentListCmd() *cobra.Command {
 	var format string

@@ -179,16 +179,13 @@ func isConfig(err error) bool {
 // PolicyGate reports whether policy.yaml is usable.
 func (e *Env) PolicyGate() Result {
 	if e.PolicyErr != nil {
+		// Whatever stops policy.yaml from loading (syntax, schema, size,
+		// an unreadable file) is a configuration problem (T8).
 		r := fail("policy", e.PolicyErr.Error(), hintFor(e.PolicyErr, repo.PolicyFile))
-		r.Config = isConfig(e.PolicyErr) || isInvalidPolicy(e.PolicyErr)
+		r.Config = true
 		return r
 	}
 	return pass("policy", fmt.Sprintf("%s valid; backend %s; %d environment(s)", repo.PolicyFile, e.Policy.Backend.Kind, len(e.Policy.Environments)))
-}
-
-func isInvalidPolicy(err error) bool {
-	var pe *policy.InvalidError
-	return errors.As(err, &pe)
 }
 
 func hintFor(err error, file string) string {
