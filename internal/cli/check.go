@@ -122,4 +122,3 @@ func (a *app) report(format string, results []gate.Result) error {
 	}
 	return &Error{Code: code, Err: err, Hint: hint}
 }
-

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/gittag"
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"

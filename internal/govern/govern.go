@@ -103,7 +103,7 @@ type Run struct {
 	taken  int // results already handed out as events
 	// seenTaken: the versions in force were handed out
 	seenTaken bool
-	clean  []func()
+	clean     []func()
 }
 
 // Open loads the policy and the environment. An undeclared environment is a
