@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/parity"
@@ -77,7 +75,7 @@ scanning.`,
 					dir = r.Abs(repo.BootstrapDir)
 				}
 				if in, err = parity.FromConfig(dir); err != nil {
-					return usage(err, "fix the configuration's syntax")
+					return usage(err, "fix the configuration as the error says; OpenTofu would refuse it too")
 				}
 				source = dir
 			}
@@ -173,18 +171,19 @@ func (a *app) policyTestCmd() *cobra.Command {
 			}
 			mods := map[string]*ast.Module{}
 			for _, p := range paths {
-				data, err := os.ReadFile(p)
+				rel, _ := filepathRel(r.Root, p)
+				data, err := r.ReadFile(rel, parity.MaxRegoFile)
 				if err != nil {
 					return usage(err, "")
 				}
-				rel, _ := filepath.Rel(r.Root, p)
 				m, err := ast.ParseModuleWithOpts(rel, string(data), ast.ParserOptions{RegoVersion: ast.RegoV1})
 				if err != nil {
 					return usage(fmt.Errorf("%s: %v", rel, err), "")
 				}
 				mods[rel] = m
 			}
-			ch, err := tester.NewRunner().SetModules(mods).Run(context.Background(), mods)
+			// The same built-ins as the gate: no network, no environment.
+			ch, err := parity.RunTests(a.ctx, mods)
 			if err != nil {
 				return usage(err, "")
 			}

@@ -239,7 +239,7 @@ func (r *Run) Check(ctx context.Context, requireTag bool, envs ...string) error 
 		envDir = r.Policy.Environment(r.EnvName).Dir
 	}
 	dir := r.cfg.Repo.Abs(envDir)
-	if tf, _ := filepath.Glob(filepath.Join(dir, "*.tf")); len(tf) == 0 {
+	if primary, _, err := parity.ConfigFiles(dir); err != nil || len(primary) == 0 {
 		return nil
 	}
 	if r.envErr != nil {
@@ -257,7 +257,7 @@ func (r *Run) ConfigParity(ctx context.Context) (bool, error) {
 	}
 	in, err := parity.FromConfig(r.dir)
 	if err != nil {
-		return r.add(gate.Result{Name: "parity", Detail: err.Error(), Hint: "fix the configuration's syntax", Config: true}), nil
+		return r.add(gate.Result{Name: "parity", Detail: err.Error(), Hint: "fix the configuration as the error says; OpenTofu would refuse it too", Config: true}), nil
 	}
 	res, _, err := r.ParityGate(ctx, "parity", in)
 	if err != nil {

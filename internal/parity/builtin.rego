@@ -1,7 +1,9 @@
 # Built-in parity rules of groundzero. They read the environment's rules from
 # data.groundzero (policy.yaml) and normalised resources from input: each
 # resource has address, type, provider, tags (null when the type takes no
-# tags), region and name ("" when unknown), and the raw values.
+# tags), region and name ("" when unknown), and the raw values; input.backend
+# is the backend type of the effective configuration (after override files,
+# which input.overrides names) and is absent for a plan.
 package groundzero.parity
 
 import rego.v1

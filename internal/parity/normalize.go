@@ -3,18 +3,10 @@ package parity
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	tfjson "github.com/hashicorp/terraform-json"
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
 // toValue converts the input to OPA's value form without a JSON round trip.
@@ -42,7 +34,11 @@ func toValue(in *Input, withValues bool) (ast.Value, error) {
 			"tags": tags, "region": r.Region, "name": r.Name, "values": values,
 		}
 	}
-	m := map[string]any{"source": in.Source, "resources": res}
+	overrides := make([]any, len(in.Overrides))
+	for i, o := range in.Overrides {
+		overrides[i] = o
+	}
+	m := map[string]any{"source": in.Source, "resources": res, "overrides": overrides}
 	if in.Backend != "" {
 		m["backend"] = in.Backend
 	}
@@ -222,114 +218,4 @@ func ParsePlan(data []byte) (*tfjson.Plan, error) {
 		return nil, fmt.Errorf("not plan JSON: %v", err)
 	}
 	return &p, nil
-}
-
-// ConfigError reports a configuration file that does not parse.
-type ConfigError struct{ Diags hcl.Diagnostics }
-
-func (e *ConfigError) Error() string { return e.Diags.Error() }
-
-// FromConfig reads the *.tf files of dir statically: expressions that refer to
-// anything are unknown and skipped; literal values are checked.
-func FromConfig(dir string) (*Input, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.tf"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(paths)
-	parser := hclparse.NewParser()
-	in := &Input{Source: "config", Backend: "local"}
-	regions := map[string]string{}
-	defaultTags := map[string]map[string]string{}
-	var resources []Resource
-	for _, p := range paths {
-		src, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		f, diags := parser.ParseHCL(src, filepath.Base(p))
-		if diags.HasErrors() {
-			return nil, &ConfigError{diags}
-		}
-		body, ok := f.Body.(*hclsyntax.Body)
-		if !ok {
-			continue
-		}
-		for _, b := range body.Blocks {
-			switch b.Type {
-			case "terraform":
-				for _, nb := range b.Body.Blocks {
-					if nb.Type == "backend" && len(nb.Labels) == 1 {
-						in.Backend = nb.Labels[0]
-					}
-				}
-			case "provider":
-				if len(b.Labels) != 1 {
-					continue
-				}
-				if _, aliased := b.Body.Attributes["alias"]; aliased {
-					continue
-				}
-				attrs := staticAttrs(b.Body)
-				if s, ok := attrs["region"].(string); ok {
-					regions[b.Labels[0]] = s
-				}
-				for _, nb := range b.Body.Blocks {
-					if nb.Type == "default_tags" {
-						defaultTags[b.Labels[0]] = stringMap(staticAttrs(nb.Body), "tags")
-					}
-				}
-			case "resource":
-				if len(b.Labels) != 2 {
-					continue
-				}
-				r := Resource{Address: b.Labels[0] + "." + b.Labels[1], Type: b.Labels[0], Provider: providerOf(b.Labels[0]),
-					Values: staticAttrs(b.Body), Actions: []string{"create"}}
-				resources = append(resources, r)
-			}
-		}
-	}
-	for i := range resources {
-		r := &resources[i]
-		normalise(r, regions)
-		if dt := defaultTags[r.Provider]; r.Tags != nil && len(dt) > 0 {
-			merged := map[string]string{}
-			for k, v := range dt {
-				merged[k] = v
-			}
-			for k, v := range r.Tags {
-				merged[k] = v
-			}
-			r.Tags = merged
-		}
-	}
-	in.Resources = resources
-	return in, nil
-}
-
-// staticAttrs evaluates the attributes that need no context.
-func staticAttrs(body *hclsyntax.Body) map[string]any {
-	out := map[string]any{}
-	for name, attr := range body.Attributes {
-		v, diags := attr.Expr.Value(nil)
-		if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
-			continue
-		}
-		if g, ok := ctyToGo(v); ok {
-			out[name] = g
-		}
-	}
-	return out
-}
-
-func ctyToGo(v cty.Value) (any, bool) {
-	b, err := ctyjson.Marshal(v, v.Type())
-	if err != nil {
-		return nil, false
-	}
-	var g any
-	if err := json.Unmarshal(b, &g); err != nil {
-		return nil, false
-	}
-	return g, true
 }

@@ -3,7 +3,9 @@
 // before any state becomes mutable. Built-in Rego rules, embedded here, read
 // governance/policy.yaml as data; custom rules in governance/rego/*.rego
 // (package groundzero.custom, `deny contains msg if …`) are evaluated beside
-// them. Inputs are the OpenTofu configuration, read statically, and the plan.
+// them. Inputs are the OpenTofu configuration, read statically and merged
+// with its override files as OpenTofu merges them (FromConfig; config.go
+// says what is read), and the plan.
 //
 // Resources are normalised before evaluation so one rule serves every
 // provider: tags are AWS tags_all (or tags), Google labels, OCI freeform and
@@ -13,6 +15,35 @@
 // checked through its input object (input.tags, input.region, input.name),
 // so stand-in configurations made only of built-in resources, as in demos and
 // tests, are governed like cloud ones.
+//
+// # What policy may do
+//
+// Policy decides from its input (the configuration or plan) and
+// policy.yaml alone. Every rule, built-in or custom, is compiled with OPA
+// capabilities that leave out each built-in that reaches the network, reads
+// the environment, the clock or a random source, which OPA marks
+// non-deterministic: http.send (HTTP requests), net.lookup_ip_addr (DNS),
+// opa.runtime (the process environment and OPA's configuration),
+// json.match_schema and json.verify_schema (they fetch remote $ref
+// schemas), io.jwt.decode_verify (the clock), io.jwt.encode_sign and
+// io.jwt.encode_sign_raw (randomness), rand.intn, time.now_ns and
+// uuid.rfc4122, plus any built-in a later OPA marks non-deterministic.
+// providers.aws.sign_req goes too: it signs AWS requests, which only
+// http.send could send. The capabilities allow no network host at all
+// (allow_net is empty), so a schema annotation cannot fetch a remote $ref
+// either, and evaluation is never given a runtime value (rego.Runtime) or
+// the environment.
+//
+// Pure built-ins stay: net.cidr_* (arithmetic on addresses), regex, glob,
+// strings, sprintf, object, array, set, aggregate, encoding (base64, hex,
+// json, yaml, urlquery), crypto hashes, HMACs, x509 and JWT parsing and
+// verification with a given key, semver, graphql parsing, time parsing and
+// formatting of given timestamps, units, uuid.parse and rego.metadata.*.
+// print stays declared but is erased at compile time, since print
+// statements are not enabled; trace only writes to a tracer, and none is
+// attached. A module that calls a refused built-in does not compile: New
+// returns a *ForbiddenBuiltinError naming the file and line. RunTests runs
+// the custom rules' Rego tests under the same capabilities.
 package parity
 
 import (
@@ -20,14 +51,17 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/groundzero/groundzero/internal/policy"
 )
@@ -56,6 +90,9 @@ type Input struct {
 	Source    string     `json:"source"` // "config" or "plan"
 	Backend   string     `json:"backend,omitempty"`
 	Resources []Resource `json:"resources"`
+	// Overrides names the override files FromConfig applied, in order
+	// (input.overrides; empty for a plan), so a rule can refuse them.
+	Overrides []string `json:"overrides"`
 }
 
 // Violation is one broken rule.
@@ -105,7 +142,38 @@ func backendTypes(kind string) []string {
 	return []string{"s3"}
 }
 
-// LoadCustom reads governance/rego/*.rego (not *_test.rego) from dir.
+// MaxRegoFile bounds one custom rule file.
+const MaxRegoFile = 1 << 20
+
+// TooLargeError reports an input file over its size limit.
+type TooLargeError struct {
+	File  string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: larger than %d bytes, the limit for one file; split it or remove what does not belong there", e.File, e.Limit)
+}
+
+// readBounded reads at most limit bytes of path.
+func readBounded(path, display string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &TooLargeError{File: display, Limit: limit}
+	}
+	return data, nil
+}
+
+// LoadCustom reads governance/rego/*.rego (not *_test.rego) from dir, each
+// at most 1 MiB.
 func LoadCustom(dir string) (map[string]string, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.rego"))
 	if err != nil {
@@ -116,7 +184,7 @@ func LoadCustom(dir string) (map[string]string, error) {
 		if strings.HasSuffix(p, "_test.rego") {
 			continue
 		}
-		data, err := os.ReadFile(p)
+		data, err := readBounded(p, p, MaxRegoFile)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +193,9 @@ func LoadCustom(dir string) (map[string]string, error) {
 	return mods, nil
 }
 
-// ParseCustom parses custom modules, checking their package.
+// ParseCustom parses custom modules, checking their package. Each module is
+// named display(path), so later compile errors name the file as the user
+// knows it.
 func ParseCustom(mods map[string]string, display func(string) string) ([]*ast.Module, error) {
 	names := make([]string, 0, len(mods))
 	for n := range mods {
@@ -133,8 +203,14 @@ func ParseCustom(mods map[string]string, display func(string) string) ([]*ast.Mo
 	}
 	sort.Strings(names)
 	var out []*ast.Module
+	seen := map[string]string{}
 	for _, n := range names {
-		m, err := ast.ParseModuleWithOpts(n, mods[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
+		// Modules are keyed by name: two files shown alike would hide one.
+		if prev, dup := seen[display(n)]; dup {
+			return nil, &RegoError{File: display(n), Msg: fmt.Sprintf("shown the same as %s; rename one", prev)}
+		}
+		seen[display(n)] = n
+		m, err := ast.ParseModuleWithOpts(display(n), mods[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, &RegoError{File: display(n), Msg: regoMsg(err)}
 		}
@@ -158,7 +234,96 @@ func regoMsg(err error) string {
 	return err.Error()
 }
 
-// New compiles the built-in and custom rules for environment env of p.
+// ForbiddenBuiltinError reports a rule that calls a built-in governed policy
+// may not use: one that reaches the network, reads the environment, the
+// clock or a random source.
+type ForbiddenBuiltinError struct {
+	File    string
+	Line    int
+	Builtin string
+	Reason  string // what the built-in does that policy may not
+}
+
+func (e *ForbiddenBuiltinError) Error() string {
+	return fmt.Sprintf("%s:%d: built-in %s is not allowed in governed policy (%s); remove the call: rules decide from input and policy.yaml alone", e.File, e.Line, e.Builtin, e.Reason)
+}
+
+// refusedBuiltins names the built-ins left out of the capabilities, and why.
+var refusedBuiltins = sync.OnceValue(func() map[string]string {
+	out := map[string]string{
+		"http.send":              "it sends HTTP requests",
+		"net.lookup_ip_addr":     "it sends DNS queries",
+		"opa.runtime":            "it reads the process environment",
+		"json.match_schema":      "it fetches remote $ref schemas",
+		"json.verify_schema":     "it fetches remote $ref schemas",
+		"io.jwt.decode_verify":   "it reads the clock",
+		"io.jwt.encode_sign":     "it reads the random source",
+		"io.jwt.encode_sign_raw": "it reads the random source",
+		"rand.intn":              "it reads the random source",
+		"time.now_ns":            "it reads the clock",
+		"uuid.rfc4122":           "it reads the random source",
+		"providers.aws.sign_req": "it signs AWS requests, which only http.send could send",
+	}
+	for _, b := range ast.CapabilitiesForThisVersion().Builtins {
+		if _, ok := out[b.Name]; !ok && b.Nondeterministic {
+			out[b.Name] = "OPA marks it non-deterministic: it may do I/O or read the environment"
+		}
+	}
+	return out
+})
+
+// RefusedBuiltins lists the built-ins governed policy may not call, sorted.
+func RefusedBuiltins() []string {
+	var out []string
+	for n := range refusedBuiltins() {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// capabilities are OPA's, less the refused built-ins, with no network host
+// allowed (a nil AllowNet would allow every host).
+func capabilities() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	refused := refusedBuiltins()
+	kept := c.Builtins[:0]
+	for _, b := range c.Builtins {
+		if _, ok := refused[b.Name]; !ok {
+			kept = append(kept, b)
+		}
+	}
+	c.Builtins = kept
+	c.AllowNet = []string{}
+	return c
+}
+
+// compileError names the file and line of the first compile error, and
+// reports a call to a refused built-in as such.
+func compileError(err error) error {
+	var errs ast.Errors
+	if !errors.As(err, &errs) || len(errs) == 0 {
+		return &RegoError{File: "governance/rego", Msg: err.Error()}
+	}
+	for _, e := range errs {
+		name, ok := strings.CutPrefix(e.Message, "undefined function ")
+		if !ok || e.Location == nil {
+			continue
+		}
+		if reason, refused := refusedBuiltins()[name]; refused {
+			return &ForbiddenBuiltinError{File: e.Location.File, Line: e.Location.Row, Builtin: name, Reason: reason}
+		}
+	}
+	file := "governance/rego"
+	if l := errs[0].Location; l != nil && l.File != "" {
+		file = l.File
+	}
+	return &RegoError{File: file, Msg: regoMsg(err)}
+}
+
+// New compiles the built-in and custom rules for environment env of p, with
+// the governed capabilities (see the package comment). A custom module that
+// calls a refused built-in fails with a *ForbiddenBuiltinError.
 func New(ctx context.Context, p *policy.Policy, env string, custom []*ast.Module) (*Engine, error) {
 	e := p.Environment(env)
 	if e == nil {
@@ -179,15 +344,33 @@ func New(ctx context.Context, p *policy.Policy, env string, custom []*ast.Module
 		rego.Module("groundzero/builtin.rego", builtinRego),
 		rego.Store(inmem.NewFromObject(data)),
 		rego.SetRegoVersion(ast.RegoV1),
+		rego.Capabilities(capabilities()),
+		rego.EnablePrintStatements(false),
 	}
 	for _, m := range custom {
 		opts = append(opts, rego.ParsedModule(m))
 	}
 	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		return nil, &RegoError{File: "governance/rego", Msg: regoMsg(err)}
+		return nil, compileError(err)
 	}
 	return &Engine{query: pq, Env: env, withValues: len(custom) > 0}, nil
+}
+
+// RunTests runs the Rego tests (test_* rules) of mods, the custom rules and
+// their *_test.rego files, with the governed capabilities: a module that
+// calls a refused built-in fails with a *ForbiddenBuiltinError, as in New,
+// and no test runs. Modules are keyed and named by the file they came from.
+func RunTests(ctx context.Context, mods map[string]*ast.Module) (chan *tester.Result, error) {
+	compiler := ast.NewCompiler().
+		WithCapabilities(capabilities()).
+		WithEnablePrintStatements(false).
+		WithDefaultRegoVersion(ast.RegoV1)
+	ch, err := tester.NewRunner().SetCompiler(compiler).SetDefaultRegoVersion(ast.RegoV1).Run(ctx, mods)
+	if err != nil {
+		return nil, compileError(err)
+	}
+	return ch, nil
 }
 
 func orEmpty(s []string) []any {
