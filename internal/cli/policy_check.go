@@ -1,30 +1,16 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/parity"
-	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
-	"github.com/groundzero/groundzero/internal/signers"
 )
-
-func (a *app) policyCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "policy",
-		Short: "check the parity policy on configuration or a plan; test custom rules",
-	}
-	c.AddCommand(a.policyCheckCmd(), a.policyTestCmd(), a.policySchemaCmd())
-	return c
-}
 
 func (a *app) policyCheckCmd() *cobra.Command {
 	var planJSON, dir, env, format string
@@ -152,92 +138,5 @@ func sarif(vs []parity.Violation, source string) map[string]any {
 			"tool":    map[string]any{"driver": map[string]any{"name": "groundzero", "informationUri": "https://github.com/groundzero/groundzero", "rules": ruleList}},
 			"results": results,
 		}},
-	}
-}
-
-func (a *app) policyTestCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "test",
-		Short: "run the Rego tests (governance/rego/*_test.rego) of the custom rules",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.repo()
-			if err != nil {
-				return err
-			}
-			paths, _ := filepath.Glob(filepath.Join(r.Abs(repo.RegoDir), "*.rego"))
-			if len(paths) == 0 {
-				return usage(errors.New("no Rego files in governance/rego/"), "write custom rules and their *_test.rego tests there")
-			}
-			mods := map[string]*ast.Module{}
-			for _, p := range paths {
-				rel, _ := filepathRel(r.Root, p)
-				data, err := r.ReadFile(rel, parity.MaxRegoFile)
-				if err != nil {
-					return usage(err, "")
-				}
-				m, err := ast.ParseModuleWithOpts(rel, string(data), ast.ParserOptions{RegoVersion: ast.RegoV1})
-				if err != nil {
-					return usage(fmt.Errorf("%s: %v", rel, err), "")
-				}
-				mods[rel] = m
-			}
-			// The same built-ins as the gate: no network, no environment.
-			ch, err := parity.RunTests(a.ctx, mods)
-			if err != nil {
-				return usage(err, "")
-			}
-			pass, fail := 0, 0
-			for res := range ch {
-				pkg := strings.TrimPrefix(res.Package, "data.")
-				switch {
-				case res.Error != nil:
-					fail++
-					fmt.Fprintf(a.stdout, "ERROR %s: %s.%s: %v\n", res.Location.File, pkg, res.Name, res.Error)
-				case res.Fail:
-					fail++
-					fmt.Fprintf(a.stdout, "FAIL  %s: %s.%s\n", res.Location.File, pkg, res.Name)
-				case res.Skip:
-				default:
-					pass++
-					fmt.Fprintf(a.stdout, "PASS  %s: %s.%s\n", res.Location.File, pkg, res.Name)
-				}
-			}
-			fmt.Fprintf(a.stdout, "%d passed, %d failed\n", pass, fail)
-			if fail > 0 {
-				return failed(fmt.Errorf("%d Rego test(s) failed", fail), "fix the rules or the tests in governance/rego/")
-			}
-			if pass == 0 {
-				return usage(errors.New("no tests found (test rules are named test_*)"), "")
-			}
-			return nil
-		},
-	}
-}
-
-func (a *app) policySchemaCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "schema [policy|signers]",
-		Short: "print the JSON Schema built into groundzero for policy.yaml or signers.yaml",
-		Long: `schema prints the JSON Schema that groundzero validates governance/policy.yaml
-(or, with "signers", governance/signers.yaml) against, for editors that check
-YAML as it is typed.`,
-		Args:      cobra.MaximumNArgs(1),
-		ValidArgs: []string{"policy", "signers"},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			which := "policy"
-			if len(args) == 1 {
-				which = args[0]
-			}
-			switch which {
-			case "policy":
-				_, err := a.stdout.Write(policy.SchemaJSON())
-				return err
-			case "signers":
-				_, err := a.stdout.Write(signers.SchemaJSON())
-				return err
-			}
-			return usage(fmt.Errorf("no schema %q; give policy or signers", which), "")
-		},
 	}
 }
