@@ -293,19 +293,7 @@ func NewEd25519(t testing.TB, o Ed25519Opts) *Ed25519 {
 		if !bytes.Equal(point, pub) {
 			t.Fatalf("openpgp.NewEntity(seed) made point %x, want %x", point, []byte(pub))
 		}
-		var out bytes.Buffer
-		w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Serialize(w); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		out.WriteString("\n")
-		return e, out.Bytes()
+		return e, append(ArmorPublic(t, e), '\n')
 	}
 	k.PGP, k.PGPArmor = newEntity(false)
 	k.PGPv6, k.PGPv6Armor = newEntity(true)
@@ -333,4 +321,22 @@ func SignSSH(t testing.TB, s ssh.Signer, data []byte, namespace string) []byte {
 		t.Fatalf("sshsig.Sign: %v", err)
 	}
 	return sshsig.Armor(sig.Marshal())
+}
+
+// ArmorPublic returns the entity's public certificate, armored as `gpg
+// --armor --export` writes it.
+func ArmorPublic(t testing.TB, e *openpgp.Entity) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }

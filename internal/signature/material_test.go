@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -215,7 +214,7 @@ func TestVerifyAtRevokedNow(t *testing.T) {
 		if err := k.PGP.Revoke(packet.KeyRetired, "retired", at(revokedAt)); err != nil {
 			t.Fatal(err)
 		}
-		pk := mustKey(t, armorPublic(t, k.PGP))
+		pk := mustKey(t, keyfixture.ArmorPublic(t, k.PGP))
 		if !pk.Revoked(now) || pk.Revoked(witnessed) {
 			t.Fatalf("Revoked(now), Revoked(witnessed) = %v, %v, want true, false (a soft revocation)", pk.Revoked(now), pk.Revoked(witnessed))
 		}
@@ -241,7 +240,7 @@ func TestVerifyAtRevokedNow(t *testing.T) {
 		if err := sub.Revoke(packet.KeySuperseded, "superseded", at(revokedAt)); err != nil {
 			t.Fatal(err)
 		}
-		pk := mustKey(t, armorPublic(t, k.PGP))
+		pk := mustKey(t, keyfixture.ArmorPublic(t, k.PGP))
 		if pk.Revoked(now) {
 			t.Fatal("Revoked(now) = true for a certificate whose primary key is not revoked")
 		}
@@ -271,22 +270,6 @@ func issuerFingerprint(t *testing.T, sig *signature.Signature, e *openpgp.Entity
 	}
 	t.Fatalf("signature issuer %s is not in the certificate", issuer)
 	return nil
-}
-
-func armorPublic(t *testing.T, e *openpgp.Entity) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // SSH keys carry no revocations of their own.

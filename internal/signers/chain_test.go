@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
@@ -410,7 +409,7 @@ func TestLoadKeysFileHash(t *testing.T) {
 	if err := k.PGP.Revoke(packet.KeyCompromised, "stolen", nil); err != nil {
 		t.Fatal(err)
 	}
-	revokedCert := armorPublic(t, k.PGP)
+	revokedCert := keyfixture.ArmorPublic(t, k.PGP)
 	m := member{"alice", "security", "keys/alice.asc", revokedCert, ""}
 	r := mustParse(t, []byte(registryDoc(t, 1, 1, m)))
 	if err := r.LoadKeys(reader(keyFiles(m))); err != nil {
@@ -438,22 +437,6 @@ func TestLoadKeysFileHash(t *testing.T) {
 	if err := r.LoadKeys(reader(map[string][]byte{m.file: append(bytes.Clone(revokedCert), '\n')})); !errors.As(err, &ie) {
 		t.Errorf("LoadKeys(file with a byte added) = %v, want *signers.InvalidError", err)
 	}
-}
-
-func armorPublic(t *testing.T, e *openpgp.Entity) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // writeRepo makes a repository directory holding files under governance/.
