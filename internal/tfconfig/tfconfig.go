@@ -29,6 +29,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -377,6 +378,12 @@ func (w *walker) calls1(dir string, files []configFile) ([]ModuleCall, error) {
 			}
 			for _, b := range content.Blocks {
 				name := b.Labels[0]
+				if !hclsyntax.ValidIdentifier(name) {
+					// OpenTofu refuses such a name too; a JSON file can
+					// spell one that HCL cannot.
+					return nil, &SyntaxError{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid module name",
+						Detail: fmt.Sprintf("module name %q is not a valid identifier", name), Subject: b.DefRange.Ptr()}}}
+				}
 				attrs, _, diags := b.Body.PartialContent(moduleSchema)
 				if diags.HasErrors() {
 					return nil, &SyntaxError{Diags: diags}
