@@ -42,6 +42,10 @@ func (a *app) policyTestCmd() *cobra.Command {
 			}
 			// The same built-ins as the gate: no network, no environment.
 			ch, err := parity.RunTests(a.ctx, mods)
+			var fb *parity.ForbiddenBuiltinError
+			if errors.As(err, &fb) {
+				return failed(err, "custom rules and their tests decide from input and policy.yaml alone; remove the call")
+			}
 			if err != nil {
 				return usage(err, "")
 			}

@@ -298,8 +298,16 @@ func (r *Run) ParityGate(ctx context.Context, name string, in *parity.Input) (ga
 		Hint: "change the configuration to meet governance/policy.yaml (or change the policy through review); `groundzero policy check` lists every violation"}, vs, nil
 }
 
-// ParityEngine compiles the built-in and custom rules for env.
-func ParityEngine(ctx context.Context, rp *repo.Repo, pol *policy.Policy, env string) (*parity.Engine, error) {
+// ParityEngine compiles the built-in and custom rules for env. A custom rule
+// that calls a built-in governed policy may not use (network, environment)
+// fails the parity gate: it is refused, not a usage error (T36).
+func ParityEngine(ctx context.Context, rp *repo.Repo, pol *policy.Policy, env string) (e *parity.Engine, err error) {
+	defer func() {
+		var fb *parity.ForbiddenBuiltinError
+		if errors.As(err, &fb) {
+			err = &GateError{gate.Result{Name: "parity", Detail: fb.Error(), Hint: "custom rules decide from input and policy.yaml alone; remove the call"}}
+		}
+	}()
 	mods, err := parity.LoadCustom(rp.Abs(repo.RegoDir))
 	if err != nil {
 		return nil, usage(err, "")
@@ -314,7 +322,7 @@ func ParityEngine(ctx context.Context, rp *repo.Repo, pol *policy.Policy, env st
 	if err != nil {
 		return nil, usage(err, "fix the Rego file; custom rules use package groundzero.custom and `deny contains msg if { … }`")
 	}
-	e, err := parity.New(ctx, pol, env, custom)
+	e, err = parity.New(ctx, pol, env, custom)
 	if err != nil {
 		return nil, usage(err, "")
 	}
