@@ -421,8 +421,13 @@ func (r *Run) Engine(ctx context.Context) (bool, error) {
 		return false, usage(err, "install OpenTofu, or pass --tf-binary")
 	}
 	// Identify runs and hashes a private copy of the binary; that copy is
-	// what runs from here on, so the bytes checked are the bytes run.
-	eng, err := tfrun.Identify(ctx, bin)
+	// what runs from here on, so the bytes checked are the bytes run. The
+	// copy is kept in the user's cache while neither file changes.
+	cache := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		cache = filepath.Join(dir, "groundzero", "engines")
+	}
+	eng, err := tfrun.IdentifyCached(ctx, bin, cache)
 	if err != nil {
 		return false, usage(err, "--tf-binary must name an OpenTofu or Terraform binary")
 	}

@@ -27,10 +27,17 @@ type Engine struct {
 	Source  string // the binary Identify was given
 	SHA256  string // lower-case hex SHA-256 of the executable's bytes
 	Version string // as `version -json` reports it ("terraform_version")
+	// Cached says the copy and its identity came from the engine cache
+	// (IdentifyCached) rather than being made now.
+	Cached bool
+	owned  bool // Close removes the copy
 }
 
-// Close removes the private copy.
+// Close removes the private copy, unless it lives in the engine cache.
 func (e *Engine) Close() error {
+	if !e.owned {
+		return nil
+	}
 	return os.RemoveAll(filepath.Dir(e.Path))
 }
 
@@ -67,7 +74,14 @@ func Identify(ctx context.Context, bin string) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{Path: filepath.Join(dir, filepath.Base(bin)), Source: bin}
+	return identifyIn(ctx, bin, src, fi, dir, cleanup)
+}
+
+// identifyIn copies the opened binary src into dir (private, holding the CLI
+// configuration), hashes it and asks it for its version. cleanup removes dir
+// on failure.
+func identifyIn(ctx context.Context, bin string, src *os.File, fi os.FileInfo, dir string, cleanup func()) (*Engine, error) {
+	e := &Engine{Path: filepath.Join(dir, filepath.Base(bin)), Source: bin, owned: true}
 	if e.Path == filepath.Join(dir, CLIConfigName) {
 		e.Path += ".bin"
 	}
