@@ -65,6 +65,8 @@ type Env struct {
 	Manifest *manifest.Manifest
 	// ManifestRaw is its exact bytes.
 	ManifestRaw []byte
+
+	policyRaw []byte // the policy.yaml bytes Policy was parsed from
 }
 
 // RollbackError reports a registry older than, or different from, the
@@ -83,6 +85,7 @@ func Load(r *repo.Repo, now time.Time, trustRoot string, strict bool, ix *anchor
 		e.PolicyErr = err
 	} else {
 		e.Policy, e.PolicyErr = policy.Parse(repo.PolicyFile, data)
+		e.policyRaw = data
 	}
 	e.Chain, e.ChainErr = signers.Load(r)
 	if e.ChainErr == nil {
@@ -276,11 +279,35 @@ func (e *Env) ManifestGate(ctx context.Context) Result {
 	if err != nil {
 		return fail(name, err.Error(), "an approver or security signer signs it: `groundzero manifest sign --key KEYSPEC`")
 	}
+	if err := e.loadedAsListed(m); err != nil {
+		return fail(name, err.Error(), "governed files must not change while groundzero runs; run the command again, and find what wrote them")
+	}
 	if err := e.manifestFresh(m, data); err != nil {
 		return fail(name, err.Error(), "restore governance/ from the newest reviewed commit: an older signed state cannot be replayed")
 	}
 	e.Manifest, e.ManifestRaw = m, data
 	return pass(name, fmt.Sprintf("%d governed file(s) match %s version %d; signed by %s", len(m.Entries), repo.ManifestFile, m.Version, strings.Join(approvers, ", ")))
+}
+
+// loadedAsListed checks that the policy and the registry versions the gates
+// parsed, earlier in the command, are the bytes the manifest lists: a file
+// swapped between being read and being hashed is caught (T30).
+func (e *Env) loadedAsListed(m *manifest.Manifest) error {
+	want := map[string][]byte{}
+	if e.policyRaw != nil {
+		want[repo.PolicyFile] = e.policyRaw
+	}
+	if e.Chain != nil {
+		for _, v := range e.Chain.Versions {
+			want[v.File] = v.Raw
+		}
+	}
+	for _, en := range m.Entries {
+		if raw, ok := want[en.Path]; ok && sha256.Sum256(raw) != en.Sum {
+			return fmt.Errorf("%s changed while it was being checked: the bytes read earlier in this command are not the ones MANIFEST lists", en.Path)
+		}
+	}
+	return nil
 }
 
 // manifestFresh checks the governed state's version against the newest one

@@ -215,6 +215,10 @@ func (r *Run) Static(ctx context.Context, requireTag bool, envs ...string) (bool
 	}
 	r.Gates = gate.Load(r.cfg.Repo, r.cfg.Now, r.cfg.TrustRoot, r.cfg.Strict, ix, err)
 	g := r.Gates
+	if g.Policy != nil && r.Policy != nil {
+		// From here on, the policy the manifest gate checks is the one used.
+		r.Policy = g.Policy
+	}
 	r.add(g.PolicyGate())
 	r.add(g.AnchorGate(envs...))
 	r.add(g.SignersGate())

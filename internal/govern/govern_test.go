@@ -12,6 +12,7 @@ import (
 
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/cli"
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/keyfixture"
@@ -40,9 +41,11 @@ func run(t *testing.T, dir, name string, args ...string) {
 	}
 }
 
-// T30: the plan that was hashed and approved is the plan that is applied,
-// even when the file it came from is swapped while the operator confirms.
-func TestApplyUsesTheCheckedBytes(t *testing.T) {
+// governedRepo makes a governed repository with one signer, alice, who
+// holds every role and signs everything; the configuration has one
+// terraform_data resource. It returns the directory and alice's KEYSPEC.
+func governedRepo(t *testing.T) (dir, key string) {
+	t.Helper()
 	tofu, err := pinned.Path("tofu")
 	if err != nil {
 		t.Fatal(err)
@@ -61,8 +64,8 @@ func TestApplyUsesTheCheckedBytes(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	fpr, pub := g.Generate(t, "alice", "alice@example.test", keyfixture.KeyOpts{})
-	key := "gpg:" + fpr
-	dir := filepath.Join(t.TempDir(), "repo")
+	key = "gpg:" + fpr
+	dir = filepath.Join(t.TempDir(), "repo")
 	os.MkdirAll(filepath.Join(dir, "infra", "bootstrap"), 0o755)
 	run(t, dir, "git", "init", "-q")
 	os.WriteFile(filepath.Join(home, "alice.asc"), pub, 0o644)
@@ -77,6 +80,14 @@ func TestApplyUsesTheCheckedBytes(t *testing.T) {
 	gz(t, dir, "manifest", "sign", "--key", key)
 	run(t, dir, "git", "add", "-A")
 	run(t, dir, "git", "commit", "-qm", "governed")
+	return dir, key
+}
+
+// T30: the plan that was hashed and approved is the plan that is applied,
+// even when the file it came from is swapped while the operator confirms.
+func TestApplyUsesTheCheckedBytes(t *testing.T) {
+	dir, key := governedRepo(t)
+	tofu := os.Getenv("GROUNDZERO_TF_BINARY")
 	gz(t, dir, "plan", "--env", "dev")
 	planFile := filepath.Join(dir, ".groundzero", "plans", "dev.tfplan")
 	intentRel := strings.TrimSpace(gz(t, dir, "intent", "new", "--env", "dev", "--action", "apply", "--reason", "r", "--plan", planFile, "--key", key))
@@ -159,5 +170,32 @@ func TestApplyUsesTheCheckedBytes(t *testing.T) {
 	}
 	if !consumed {
 		t.Errorf("recorded %+v, want intent.consumed with the approved plan's hash and the engine's", recorded)
+	}
+}
+
+// T30: a policy.yaml swapped after the gates read it and back before the
+// manifest gate hashes it is caught: the bytes parsed are the bytes listed.
+func TestPolicySwappedDuringCheck(t *testing.T) {
+	dir, _ := governedRepo(t)
+	r, err := repo.Find(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.Abs(repo.PolicyFile)
+	good, _ := os.ReadFile(p)
+	evil := bytes.Replace(good, []byte("require_tag: false"), []byte("require_tag: false # swapped"), 1)
+	if bytes.Equal(evil, good) {
+		t.Fatal("the policy template changed; the test edits nothing")
+	}
+	os.WriteFile(p, evil, 0o644)
+	env := gate.Load(r, time.Now().UTC(), "", false, nil, nil)
+	os.WriteFile(p, good, 0o644)
+	res := env.ManifestGate(context.Background())
+	if res.OK || !strings.Contains(res.Detail, "governance/policy.yaml changed while it was being checked") {
+		t.Errorf("ManifestGate after a swap = %+v, want a failure naming governance/policy.yaml", res)
+	}
+	// Without the swap, it passes.
+	if res := gate.Load(r, time.Now().UTC(), "", false, nil, nil).ManifestGate(context.Background()); !res.OK {
+		t.Errorf("ManifestGate = %+v, want a pass", res)
 	}
 }
