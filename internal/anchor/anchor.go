@@ -46,11 +46,24 @@ const (
 	Consumed     = "intent.consumed"
 )
 
-var needles = [][]byte{
-	[]byte(`"action":"` + RegistrySeen + `"`),
-	[]byte(`"action":"` + ManifestSeen + `"`),
-	[]byte(`"action":"` + Consumed + `"`),
+// wanted reports whether an entry line records an action the anchor reads.
+// In canonical form "action" is the first key, so the test needs only the
+// line's first bytes.
+func wanted(line []byte) bool {
+	const prefix = `{"action":"`
+	if !bytes.HasPrefix(line, []byte(prefix)) {
+		return false
+	}
+	rest := line[len(prefix):]
+	for _, a := range actions {
+		if len(rest) > len(a) && string(rest[:len(a)]) == a && rest[len(a)] == '"' {
+			return true
+		}
+	}
+	return false
 }
+
+var actions = []string{RegistrySeen, ManifestSeen, Consumed}
 
 // Seen is a version recorded as in force.
 type Seen struct {
@@ -190,14 +203,14 @@ func (t *teeStore) Entries(ctx context.Context) (io.ReadCloser, error) {
 	return &lineTee{ReadCloser: r, fn: t.fn}, nil
 }
 
-// lineTee splits what it reads into lines and hands those that carry an
-// action the anchor reads to fn.
+// lineTee hands the lines that record an action the anchor reads to fn,
+// with their line number, as they stream past.
 type lineTee struct {
 	io.ReadCloser
 	fn      func(seq int64, line []byte)
-	partial []byte
-	seq     int64
-	skip    bool // the current line is too long to be an entry
+	partial []byte // the start of a line that continues in the next read
+	seq     int64  // number of the next line to complete
+	skip    bool   // partial is too long to be an entry
 }
 
 func (l *lineTee) Read(p []byte) (int, error) {
@@ -206,29 +219,32 @@ func (l *lineTee) Read(p []byte) (int, error) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
-			if !l.skip {
-				l.partial = append(l.partial, b...)
-				if len(l.partial) > audit.MaxEntrySize {
-					l.partial, l.skip = l.partial[:0], true
-				}
-			}
+			l.carry(b)
 			break
 		}
 		line := b[:i]
-		if len(l.partial) > 0 {
-			line = append(l.partial, line...)
+		if len(l.partial) > 0 || l.skip {
+			l.carry(line)
+			line = l.partial
 		}
-		if !l.skip && len(line) <= audit.MaxEntrySize {
-			for _, nd := range needles {
-				if bytes.Contains(line, nd) {
-					l.fn(l.seq, line)
-					break
-				}
-			}
+		if !l.skip && len(line) <= audit.MaxEntrySize && wanted(line) {
+			l.fn(l.seq, line)
 		}
 		l.partial, l.skip = l.partial[:0], false
 		l.seq++
 		b = b[i+1:]
 	}
 	return n, err
+}
+
+// carry keeps the unfinished line, up to the size an entry may have.
+func (l *lineTee) carry(b []byte) {
+	if l.skip {
+		return
+	}
+	if len(l.partial)+len(b) > audit.MaxEntrySize {
+		l.partial, l.skip = l.partial[:0], true
+		return
+	}
+	l.partial = append(l.partial, b...)
 }

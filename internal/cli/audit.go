@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/signers"
@@ -27,13 +28,22 @@ func (a *app) trustedRegistry(r *repo.Repo, trustRoot string) (*signers.Registry
 	if err != nil {
 		return nil, nil, err
 	}
-	if res := env.SignersGate(); !res.OK {
-		if env.ChainErr != nil && env.Chain == nil {
-			return nil, nil, registryError(env.ChainErr)
-		}
-		return nil, nil, failed(errors.New(res.Detail), "the signers registry must verify before its keys can vouch for checkpoints; "+res.Hint)
+	if err := trustedChain(env); err != nil {
+		return nil, nil, err
 	}
 	return env.Registry(), env.Policy, nil
+}
+
+// trustedChain requires the registry chain to verify (from the pin, with the
+// anchor's witness times, not rolled back).
+func trustedChain(env *gate.Env) error {
+	if res := env.SignersGate(); !res.OK {
+		if env.ChainErr != nil && env.Chain == nil {
+			return registryError(env.ChainErr)
+		}
+		return failed(errors.New(res.Detail), "the signers registry must verify before its keys can vouch for checkpoints; "+res.Hint)
+	}
+	return nil
 }
 
 // proofDoc is an offline-checkable inclusion proof.

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/anchor"
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
@@ -117,18 +119,12 @@ was written fails verification and is named.`,
 			}
 			// Before anything is signed there is no registry to trust yet.
 			fresh := a.trustRoot(trustRoot) == "" && brandNew(r)
-			var reg *signers.Registry
-			var pol *policy.Policy
-			if fresh {
-				pol = a.evidencePolicy(r)
-			} else if reg, pol, err = a.trustedRegistry(r, trustRoot); err != nil {
-				return err
-			}
+			pol := a.evidencePolicy(r)
 			store, err := a.openStore(r, storeURL)
 			if err != nil {
 				return err
 			}
-			cfg := trail.VerifyConfig{Registry: reg, Now: a.now}
+			cfg := trail.VerifyConfig{Now: a.now}
 			if pol != nil {
 				cfg.Roles = pol.Gates.Checkpoint.Roles
 				if pol.Gates.Checkpoint.MaxAge != "" {
@@ -140,7 +136,35 @@ was written fails verification and is named.`,
 					return err
 				}
 			}
-			rep, err := trail.Verify(a.ctx, store, cfg)
+			var rep *audit.Report
+			anchorStore, _ := a.openStore(r, "")
+			switch {
+			case fresh:
+				rep, err = trail.Verify(a.ctx, store, cfg)
+			case store == anchorStore:
+				// The trail being verified is the anchor: one pass judges
+				// its checkpoints with the registry in the repository and
+				// gives the witness times the registry chain is then
+				// verified with; if the chain verifies, those judgements
+				// stand.
+				if chain, err := signers.Load(r); err == nil {
+					cfg.Registry = chain.Current()
+				}
+				ix, rerr := anchor.Read(a.ctx, store, cfg, a.authoritative(store, pol))
+				if rerr == nil {
+					env := gate.Load(r, a.now, a.trustRoot(trustRoot), false, ix, nil)
+					if err := trustedChain(env); err != nil {
+						return err
+					}
+					rep = ix.Report
+				}
+				err = rerr
+			default:
+				if cfg.Registry, _, err = a.trustedRegistry(r, trustRoot); err != nil {
+					return err
+				}
+				rep, err = trail.Verify(a.ctx, store, cfg)
+			}
 			var te *trail.TamperError
 			if errors.As(err, &te) {
 				return a.tampered(format, store, te)
