@@ -238,6 +238,16 @@ func (e *Env) SignersGate() Result {
 	rep := e.Report
 	reg := e.Registry()
 	detail := fmt.Sprintf("%s version %d (sha256:%s) approved by %s", repo.SignersFile, rep.Version, rep.Hash[:16], strings.Join(rep.Approvers[rep.Version], ", "))
+	// Links whose signers are no longer valid stand as the anchor saw them.
+	var seen []string
+	for v := 1; v <= rep.Version; v++ {
+		if at, ok := rep.WitnessedAt[v]; ok {
+			seen = append(seen, fmt.Sprintf("version %d as witnessed in force at %s", v, at.Format(time.RFC3339)))
+		}
+	}
+	if len(seen) > 0 {
+		detail += "; " + strings.Join(seen, ", ")
+	}
 	if rep.Pinned {
 		return pass(name, fmt.Sprintf("%s; chain verified from pinned version %d; %d signer(s)", detail, rep.Anchor, len(reg.Signers)))
 	}
