@@ -176,7 +176,8 @@ func (e *Env) Registry() *signers.Registry {
 
 func isConfig(err error) bool {
 	var se *strictyaml.Error
-	return errors.As(err, &se) || errors.Is(err, fs.ErrNotExist)
+	var tl *repo.TooLargeError
+	return errors.As(err, &se) || errors.As(err, &tl) || errors.Is(err, fs.ErrNotExist)
 }
 
 // PolicyGate reports whether policy.yaml is usable.
@@ -267,7 +268,9 @@ func (e *Env) ManifestGate(ctx context.Context) Result {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fail(name, repo.ManifestFile+" is missing", "run `groundzero manifest update`, review, then `groundzero manifest sign`")
 		}
-		return fail(name, err.Error(), "")
+		r := fail(name, err.Error(), "regenerate it with `groundzero manifest update` and sign it again")
+		r.Config = isConfig(err)
+		return r
 	}
 	m, err := manifest.Parse(data)
 	if err != nil {

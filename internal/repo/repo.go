@@ -137,9 +137,19 @@ func (r *Repo) ReadFile(rel string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, &PathError{rel, fmt.Sprintf("is larger than the %d-byte limit", max)}
+		return nil, &TooLargeError{Path: rel, Limit: max}
 	}
 	return data, nil
+}
+
+// TooLargeError reports a file over the size limit for what it holds (T8).
+type TooLargeError struct {
+	Path  string
+	Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: is larger than the %d-byte limit", e.Path, e.Limit)
 }
 
 // Exists reports whether rel exists (without following a final symlink).
