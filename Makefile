@@ -28,7 +28,7 @@ fuzz:
 test: unit fuzz
 
 demo: deps build
-	@scripts/tools tofu
+	@scripts/tools tofu versitygw
 	@scripts/demo
 
 bench: tools build

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ func StartIn(dir string) (*Gateway, error) {
 	cmd := exec.Command(bin, "--port", addr, "--access", AccessKey, "--secret", SecretKey,
 		"posix", "--versioning-dir", versions, data)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
+	// The gateway dies with the process that started it, even one killed
+	// before its cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, "gateway.log"))
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,6 +100,7 @@ input(type="imtcp" address="127.0.0.1" port="%[4]s" ruleset="collect"
 		return fail(err)
 	}
 	s.cmd = exec.Command(bin, "-n", "-f", confPath, "-i", s.pidFile)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the test
 	logf, _ := os.Create(filepath.Join(dir, "rsyslogd.stderr"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
