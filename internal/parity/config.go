@@ -249,6 +249,14 @@ func readConfigFile(parser *hclparse.Parser, dir, name string) (*fileDecls, erro
 			}
 			out.providers = append(out.providers, &decl{name: b.Labels[0], block: fmt.Sprintf("provider %q", b.Labels[0]), at: pos(b.DefRange), attrs: attrs})
 		case "resource":
+			for i, what := range []string{"type", "name"} {
+				if !hclsyntax.ValidIdentifier(b.Labels[i]) {
+					// OpenTofu refuses such a label too; HCL and JSON can
+					// both spell one (an empty string, say).
+					return nil, &ConfigError{hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid resource " + what,
+						Detail: fmt.Sprintf("resource %s %q is not a valid identifier", what, b.Labels[i]), Subject: b.DefRange.Ptr()}}}
+				}
+			}
 			attrs, _, diags := bodyAttrs(b.Body, resourceSchema)
 			if diags.HasErrors() {
 				return nil, &ConfigError{diags}
