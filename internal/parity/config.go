@@ -224,11 +224,17 @@ func readConfigFile(parser *hclparse.Parser, dir, name string) (*fileDecls, erro
 			for _, nb := range tc.Blocks {
 				bd := backendDecl{typ: "cloud", block: "cloud", at: pos(nb.DefRange)}
 				if nb.Type == "backend" {
+					if err := identifier(nb, "backend type", nb.Labels[0]); err != nil {
+						return nil, err
+					}
 					bd.typ, bd.block = nb.Labels[0], fmt.Sprintf("backend %q", nb.Labels[0])
 				}
 				out.backends = append(out.backends, bd)
 			}
 		case "provider":
+			if err := identifier(b, "provider name", b.Labels[0]); err != nil {
+				return nil, err
+			}
 			attrs, nested, diags := bodyAttrs(b.Body, providerSchema)
 			if diags.HasErrors() {
 				return nil, &ConfigError{diags}
@@ -249,12 +255,9 @@ func readConfigFile(parser *hclparse.Parser, dir, name string) (*fileDecls, erro
 			}
 			out.providers = append(out.providers, &decl{name: b.Labels[0], block: fmt.Sprintf("provider %q", b.Labels[0]), at: pos(b.DefRange), attrs: attrs})
 		case "resource":
-			for i, what := range []string{"type", "name"} {
-				if !hclsyntax.ValidIdentifier(b.Labels[i]) {
-					// OpenTofu refuses such a label too; HCL and JSON can
-					// both spell one (an empty string, say).
-					return nil, &ConfigError{hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid resource " + what,
-						Detail: fmt.Sprintf("resource %s %q is not a valid identifier", what, b.Labels[i]), Subject: b.DefRange.Ptr()}}}
+			for i, what := range []string{"resource type", "resource name"} {
+				if err := identifier(b, what, b.Labels[i]); err != nil {
+					return nil, err
 				}
 			}
 			attrs, _, diags := bodyAttrs(b.Body, resourceSchema)
@@ -268,6 +271,16 @@ func readConfigFile(parser *hclparse.Parser, dir, name string) (*fileDecls, erro
 		}
 	}
 	return out, nil
+}
+
+// identifier refuses a block label that is not an identifier, as OpenTofu
+// does; HCL and JSON can both spell one (an empty string, say).
+func identifier(b *hcl.Block, what, label string) error {
+	if hclsyntax.ValidIdentifier(label) {
+		return nil
+	}
+	return &ConfigError{hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid " + what,
+		Detail: fmt.Sprintf("%s %q is not a valid identifier", what, label), Subject: b.DefRange.Ptr()}}}
 }
 
 // bodyAttrs reads a block body's attributes and its nested blocks of the
