@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/anchor"
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sign"
 	"github.com/groundzero/groundzero/internal/strictyaml"
@@ -87,6 +88,8 @@ type app struct {
 	anchors map[trail.Store]*anchor.Index
 	ckey    *checkpointKey // the default checkpoint key, once resolved
 	ckeyErr error
+	// intentEnv: the gates that intent verify and list judge against
+	intentEnv *gate.Env
 }
 
 func (a *app) repo() (*repo.Repo, error) {

@@ -63,7 +63,9 @@ func (a *app) gates(r *repo.Repo, trustRoot string, strict bool) (*gate.Env, err
 	if errors.As(err, &e) && e.Code == ExitUsage {
 		return nil, e
 	}
-	return gate.Load(r, a.now, trustRoot, strict, ix, err), nil
+	env := gate.Load(r, a.now, trustRoot, strict, ix, err)
+	env.StorePinned = a.getenv("GROUNDZERO_EVIDENCE_STORE") != ""
+	return env, nil
 }
 
 // finishGates prints the results, records each one (and the registry version

@@ -111,13 +111,20 @@ type intentStatus struct {
 
 // judgeIntent verifies an intent for its own environment and action against
 // the repository and the freshness anchor as they are now.
+// The gate environment (registry chain, anchor) is loaded once per command,
+// however many intents `intent list` judges.
 func (a *app) judgeIntent(r *repo.Repo, in *intent.Intent, data []byte, rel, planSHA string) (*intent.Verified, error) {
-	pol, err := a.loadPolicy(r)
-	if err != nil {
-		return nil, err
+	if a.intentEnv == nil {
+		genv, err := a.gates(r, "", false)
+		if err != nil {
+			return nil, err
+		}
+		a.intentEnv = genv
 	}
-	genv, err := a.gates(r, "", false)
-	if err != nil {
+	genv := a.intentEnv
+	pol := genv.Policy
+	if pol == nil {
+		_, err := a.loadPolicy(r) // says what is wrong with it
 		return nil, err
 	}
 	if planSHA == "" {

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sign"
 	"github.com/groundzero/groundzero/internal/signature"
 	"github.com/groundzero/groundzero/internal/signers"
-	"github.com/groundzero/groundzero/internal/strictyaml"
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
@@ -153,11 +153,7 @@ func (a *app) evidencePolicy(r *repo.Repo) *policy.Policy {
 	if r == nil {
 		return nil
 	}
-	data, err := r.ReadFile(repo.PolicyFile, strictyaml.MaxSize)
-	if err != nil {
-		return nil
-	}
-	p, err := policy.Parse(repo.PolicyFile, data)
+	p, err := govern.LoadPolicy(r)
 	if err != nil {
 		return nil
 	}

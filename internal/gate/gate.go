@@ -61,6 +61,10 @@ type Env struct {
 	// governed state older than it records is a rollback.
 	Anchor    *anchor.Index
 	AnchorErr error
+	// StorePinned: CI settings pin the evidence store
+	// (GROUNDZERO_EVIDENCE_STORE), so an older signed policy.yaml cannot
+	// name another one; --strict requires it, as it requires the trust root.
+	StorePinned bool
 	// Manifest is the verified MANIFEST, set by a passing ManifestGate.
 	Manifest *manifest.Manifest
 	// ManifestRaw is its exact bytes.
@@ -151,8 +155,12 @@ func (e *Env) AnchorGate(envs ...string) Result {
 		what += ", no trusted checkpoint yet"
 	}
 	if ix.Authoritative {
-		if e.Strict && e.TrustRoot == "" {
+		switch {
+		case e.Strict && e.TrustRoot == "":
 			return fail(name, what+"; but no trust root is pinned", "pin the registry with --trust-root or GROUNDZERO_TRUST_ROOT")
+		case e.Strict && !e.StorePinned:
+			return fail(name, what+"; but the store is not pinned outside the repository (--strict): an older signed policy.yaml could name another store",
+				"set GROUNDZERO_EVIDENCE_STORE to this store's URL in CI settings the repository cannot change")
 		}
 		return pass(name, what)
 	}

@@ -215,6 +215,7 @@ func (r *Run) Static(ctx context.Context, requireTag bool, envs ...string) (bool
 	}
 	r.Gates = gate.Load(r.cfg.Repo, r.cfg.Now, r.cfg.TrustRoot, r.cfg.Strict, ix, err)
 	g := r.Gates
+	g.StorePinned = r.cfg.Getenv("GROUNDZERO_EVIDENCE_STORE") != ""
 	if g.Policy != nil && r.Policy != nil {
 		// From here on, the policy the manifest gate checks is the one used.
 		r.Policy = g.Policy

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,21 +60,11 @@ func IdentifyCached(ctx context.Context, bin, cacheDir string) (*Engine, error) 
 	if cacheDir == "" || enclosingRepo(cacheDir) != "" {
 		return Identify(ctx, bin)
 	}
-	src, err := os.Open(bin)
-	if err != nil {
-		return nil, &EngineError{Path: bin, Reason: fmt.Sprintf("cannot be read (%v)", err)}
-	}
-	defer src.Close()
-	fi, err := src.Stat()
+	src, fi, err := openEngine(bin)
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, &EngineError{Path: bin, Reason: "is not a regular file"}
-	}
-	if fi.Size() > MaxEngineSize {
-		return nil, &EngineError{Path: bin, Reason: fmt.Sprintf("is larger than %d bytes", MaxEngineSize)}
-	}
+	defer src.Close()
 	stamp, ok := stampOf(fi)
 	if !ok {
 		return Identify(ctx, bin)

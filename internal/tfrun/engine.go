@@ -55,26 +55,37 @@ func (e *EngineError) Error() string {
 // copy for its version (`version -json`, with the owned environment). The
 // caller runs Engine.Path and closes the Engine when done.
 func Identify(ctx context.Context, bin string) (*Engine, error) {
-	src, err := os.Open(bin)
-	if err != nil {
-		return nil, &EngineError{Path: bin, Reason: fmt.Sprintf("cannot be read (%v)", err)}
-	}
-	defer src.Close()
-	fi, err := src.Stat()
+	src, fi, err := openEngine(bin)
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, &EngineError{Path: bin, Reason: "is not a regular file"}
-	}
-	if fi.Size() > MaxEngineSize {
-		return nil, &EngineError{Path: bin, Reason: fmt.Sprintf("is larger than %d bytes", MaxEngineSize)}
-	}
+	defer src.Close()
 	dir, cleanup, err := NewDataDir()
 	if err != nil {
 		return nil, err
 	}
 	return identifyIn(ctx, bin, src, fi, dir, cleanup)
+}
+
+// openEngine opens bin, which must be a regular file of bounded size.
+func openEngine(bin string) (*os.File, os.FileInfo, error) {
+	src, err := os.Open(bin)
+	if err != nil {
+		return nil, nil, &EngineError{Path: bin, Reason: fmt.Sprintf("cannot be read (%v)", err)}
+	}
+	fi, err := src.Stat()
+	switch {
+	case err != nil:
+	case !fi.Mode().IsRegular():
+		err = &EngineError{Path: bin, Reason: "is not a regular file"}
+	case fi.Size() > MaxEngineSize:
+		err = &EngineError{Path: bin, Reason: fmt.Sprintf("is larger than %d bytes", MaxEngineSize)}
+	}
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	return src, fi, nil
 }
 
 // identifyIn copies the opened binary src into dir (private, holding the CLI
