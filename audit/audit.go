@@ -36,7 +36,10 @@
 //
 //	<origin>\n<tree size>\n<base64 root hash>\n
 //
-// followed by one extension line "time <RFC 3339>\n". The origin names the
+// followed by the extension line "time <RFC 3339>\n" and, optionally,
+// "state <hex SHA-256>\n": the hash of the state record stored beside the
+// checkpoint (what the trail up to it says, so that a reader need not scan
+// it; groundzero's internal/anchor defines the record). The origin names the
 // trail: "groundzero.audit/v1/" and the first 16 hex digits of the SHA-256 of
 // entry 0, so a trail keeps its identity when it is exported to another
 // store. Each command ends with a checkpoint signed by the acting identity:
@@ -164,12 +167,17 @@ type Checkpoint struct {
 	Size   int64
 	Root   tlog.Hash
 	Time   time.Time
+	State  string // hex SHA-256 of the state record, or ""
 }
 
 // Marshal returns the checkpoint body.
 func (c *Checkpoint) Marshal() []byte {
-	return []byte(fmt.Sprintf("%s\n%d\n%s\ntime %s\n", c.Origin, c.Size,
-		base64.StdEncoding.EncodeToString(c.Root[:]), c.Time.UTC().Format(time.RFC3339)))
+	b := fmt.Sprintf("%s\n%d\n%s\ntime %s\n", c.Origin, c.Size,
+		base64.StdEncoding.EncodeToString(c.Root[:]), c.Time.UTC().Format(time.RFC3339))
+	if c.State != "" {
+		b += "state " + c.State + "\n"
+	}
+	return []byte(b)
 }
 
 // ParseCheckpoint reads a checkpoint body, accepting only the form Marshal
@@ -179,8 +187,8 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 		return nil, errors.New("checkpoint larger than 4096 bytes")
 	}
 	lines := strings.Split(string(data), "\n")
-	if len(lines) != 5 || lines[4] != "" {
-		return nil, errors.New("checkpoint must have exactly four lines")
+	if (len(lines) != 5 && len(lines) != 6) || lines[len(lines)-1] != "" {
+		return nil, errors.New("checkpoint must have four lines, or five with a state line")
 	}
 	c := &Checkpoint{Origin: lines[0]}
 	if !strings.HasPrefix(c.Origin, OriginPrefix) || strings.ContainsAny(c.Origin, " \t") {
@@ -202,6 +210,13 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	}
 	if c.Time, err = time.Parse(time.RFC3339, ts); err != nil {
 		return nil, errors.New("checkpoint has a bad time")
+	}
+	if len(lines) == 6 {
+		st, ok := strings.CutPrefix(lines[4], "state ")
+		if b, err := hex.DecodeString(st); !ok || err != nil || len(b) != 32 || hex.EncodeToString(b) != st {
+			return nil, errors.New("checkpoint has a bad state line (state <64 hex digits>)")
+		}
+		c.State = st
 	}
 	if !bytes.Equal(c.Marshal(), data) {
 		return nil, errors.New("checkpoint is not in canonical form")

@@ -32,10 +32,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/signature"
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
@@ -86,8 +90,11 @@ type Index struct {
 	Used map[string]int64
 	// Report is the verification of the whole trail.
 	Report *audit.Report
+	// Clock is set when the clock is earlier than the newest entry.
+	Clock *trail.ClockError
 
-	registry []Seen // every registry record, oldest first
+	registry []Seen  // every registry record, oldest first
+	state    *State // the trail as read, to extend the next checkpoint from
 }
 
 // Covered is the number of entries a trusted checkpoint covers.
@@ -136,18 +143,151 @@ func (ix *Index) UsedSeq(nonce string) int64 {
 	return -1
 }
 
-// Read verifies the trail in s (as cfg says) and indexes it in the same pass.
-// authoritative says whether s may serve as the anchor. A trail that does not
-// verify is returned with its report; the caller refuses to use it.
+// Read reads the anchor at a cost that does not grow with the trail: the
+// newest state bundle that a trusted signer vouches for, and the entries
+// after it, whose chain it checks from the bundle's state. A trail with no
+// such bundle (new, or written before bundles) is read in full, as ReadFull
+// does. A trail that does not verify is returned with its report; the
+// caller refuses to use it.
 func Read(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, authoritative bool) (*Index, error) {
+	t, ignored, err := newestTrusted(ctx, s, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return ReadFull(ctx, s, cfg, authoritative)
+	}
+	ix := fromState(s, t.state, authoritative)
+	cur := t.state.clone()
+	br, c, err := cur.openAfter(ctx, s)
+	var torn int64
+	if err == nil {
+		torn, err = cur.extendFrom(br, ix.addEntry)
+		c.Close()
+	}
+	rep := &audit.Report{Origin: t.state.Origin, Entries: cur.Size, CheckpointsValid: 1, Ignored: ignored,
+		Latest: t.cp, Uncovered: cur.Size - t.state.Size, FirstBad: -1}
+	var ce *ChainError
+	var te *TruncatedError
+	switch {
+	case errors.As(err, &ce):
+		rep.FirstBad, rep.Problem = ce.Seq, ce.Error()
+	case errors.As(err, &te):
+		rep.FirstBad, rep.Problem = te.Size-1, te.Error()
+	case err != nil:
+		return nil, err
+	case torn > 0:
+		rep.TornTail, rep.FirstBad = torn, cur.Size
+		rep.Problem = fmt.Sprintf("torn tail: %d bytes after entry %d do not end a line (an append was interrupted); run `groundzero audit repair`", torn, cur.Size-1)
+	}
+	trail.Freshness(rep, cfg)
+	if last, _ := time.Parse(time.RFC3339, cur.LastTime); rep.OK() && cfg.Now.Before(last.Add(-signature.ClockSkew)) {
+		// A clock set back must not revive what has expired (T24).
+		ix.Clock = &trail.ClockError{Now: cfg.Now.UTC().Truncate(time.Second), Last: last}
+		rep.Problem, rep.FirstBad = ix.Clock.Error(), cur.Size-1
+	}
+	ix.Report = rep
+	if rep.OK() {
+		ix.state = cur
+	}
+	return ix, nil
+}
+
+// fromState starts an index from a trusted state: everything in it is
+// covered by the state's checkpoint.
+func fromState(s trail.Store, st *State, authoritative bool) *Index {
+	ix := &Index{Store: s.URL(), Authoritative: authoritative, Used: map[string]int64{},
+		Registry: st.RegistryNewest.seen(), Manifest: st.Manifest.seen()}
+	for _, r := range st.Registry {
+		ix.registry = append(ix.registry, *r.seen())
+	}
+	for _, c := range st.Consumed {
+		ix.Used[c.Nonce] = c.Seq
+	}
+	return ix
+}
+
+// ReadFull verifies the whole trail in s (as cfg says) and indexes it in the
+// same pass. The newest trusted state bundle is checked against the entries
+// it sums up, so that a state that does not agree with them is found.
+func ReadFull(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, authoritative bool) (*Index, error) {
+	t, _, err := newestTrusted(ctx, s, cfg)
+	if err != nil {
+		return nil, err
+	}
 	ix := &Index{Store: s.URL(), Authoritative: authoritative, Used: map[string]int64{}}
-	tee := &teeStore{Store: s, fn: ix.add}
+	from := int64(math.MaxInt64)
+	var covered, cur *State
+	var mismatch string
+	if t != nil {
+		from = t.state.Size - 1
+		covered = NewState() // the entries the bundle sums up, as indexed
+		cur = t.state.clone()
+	}
+	tee := &teeStore{Store: s, from: from, fn: func(seq int64, line []byte) {
+		e, err := audit.ParseEntry(line)
+		if err != nil {
+			return // verification reports it
+		}
+		if t == nil {
+			ix.addEntry(e)
+			return
+		}
+		switch {
+		case seq < t.state.Size:
+			if wanted(line) {
+				ix.addEntry(e)
+				covered.note(e)
+			}
+			if seq == t.state.Size-1 && (audit.ChainHex(line) != t.state.Last || e.Time != t.state.LastTime) {
+				mismatch = "its last entry differs"
+			}
+		case cur != nil:
+			ix.addEntry(e)
+			if _, err := cur.extend(line); err != nil {
+				cur = nil
+			}
+		}
+	}}
 	rep, err := trail.Verify(ctx, tee, cfg)
 	if err != nil {
 		return nil, err
 	}
 	ix.Report = rep
+	if t != nil && rep.OK() && rep.Entries < t.state.Size {
+		rep.Problem = fmt.Sprintf("the trail has %d entries, but the trusted checkpoint of state bundle %s covers %d: entries were removed from the tail", rep.Entries, t.cp.Name, t.state.Size)
+		rep.FirstBad = rep.Entries
+	}
+	if t != nil && rep.OK() {
+		if mismatch == "" {
+			mismatch = t.state.differs(covered, t.cp.Time)
+		}
+		if mismatch != "" {
+			rep.Problem = fmt.Sprintf("state bundle %s does not agree with the entries its checkpoint covers: %s", t.cp.Name, mismatch)
+			rep.FirstBad = t.state.Size - 1
+		}
+	}
+	if rep.OK() {
+		ix.state = cur
+	}
 	return ix, nil
+}
+
+// seenOf reads a registry or governed-state version record.
+func seenOf(e *audit.Entry) (Seen, bool) {
+	if e.Action != RegistrySeen && e.Action != ManifestSeen {
+		return Seen{}, false
+	}
+	var d struct {
+		Version int    `json:"version"`
+		SHA256  string `json:"sha256"`
+	}
+	raw, _ := json.Marshal(e.Details)
+	if json.Unmarshal(raw, &d) != nil || d.Version < 0 || len(d.SHA256) != 64 || (e.Action == RegistrySeen && d.Version < 1) {
+		return Seen{}, false
+	}
+	t, _ := time.Parse(time.RFC3339, e.Time)
+	return Seen{Version: d.Version, SHA256: d.SHA256, Seq: e.Seq, Time: t}, true
 }
 
 // add indexes one entry line (seq counts lines from 0; verification checks
@@ -157,30 +297,22 @@ func (ix *Index) add(seq int64, line []byte) {
 	if err != nil {
 		return // verification reports it
 	}
-	t, _ := time.Parse(time.RFC3339, e.Time)
-	switch e.Action {
-	case RegistrySeen, ManifestSeen:
-		var d struct {
-			Version int    `json:"version"`
-			SHA256  string `json:"sha256"`
-		}
-		raw, _ := json.Marshal(e.Details)
-		if json.Unmarshal(raw, &d) != nil || d.Version < 0 || len(d.SHA256) != 64 {
-			return
-		}
-		s := Seen{Version: d.Version, SHA256: d.SHA256, Seq: e.Seq, Time: t}
+	ix.addEntry(e)
+}
+
+func (ix *Index) addEntry(e *audit.Entry) {
+	if s, ok := seenOf(e); ok {
 		newest := &ix.Manifest
 		if e.Action == RegistrySeen {
-			if d.Version < 1 {
-				return
-			}
 			ix.registry = append(ix.registry, s)
 			newest = &ix.Registry
 		}
 		if *newest == nil || s.Version >= (*newest).Version {
 			*newest = &s
 		}
-	case Consumed:
+		return
+	}
+	if e.Action == Consumed {
 		if n, ok := e.Details["nonce"].(string); ok {
 			if _, dup := ix.Used[n]; !dup {
 				ix.Used[n] = e.Seq
@@ -189,10 +321,12 @@ func (ix *Index) add(seq int64, line []byte) {
 	}
 }
 
-// teeStore passes the entry lines it streams to fn as well.
+// teeStore passes the entry lines it streams to fn as well: those that
+// record an action the anchor reads, and every line from seq from on.
 type teeStore struct {
 	trail.Store
-	fn func(seq int64, line []byte)
+	from int64
+	fn   func(seq int64, line []byte)
 }
 
 func (t *teeStore) Entries(ctx context.Context) (io.ReadCloser, error) {
@@ -200,7 +334,7 @@ func (t *teeStore) Entries(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lineTee{ReadCloser: r, fn: t.fn}, nil
+	return &lineTee{ReadCloser: r, fn: t.fn, from: t.from}, nil
 }
 
 // lineTee hands the lines that record an action the anchor reads to fn,
@@ -208,6 +342,7 @@ func (t *teeStore) Entries(ctx context.Context) (io.ReadCloser, error) {
 type lineTee struct {
 	io.ReadCloser
 	fn      func(seq int64, line []byte)
+	from    int64  // every line from this seq on goes to fn
 	partial []byte // the start of a line that continues in the next read
 	seq     int64  // number of the next line to complete
 	skip    bool   // partial is too long to be an entry
@@ -227,7 +362,7 @@ func (l *lineTee) Read(p []byte) (int, error) {
 			l.carry(line)
 			line = l.partial
 		}
-		if !l.skip && len(line) <= audit.MaxEntrySize && wanted(line) {
+		if !l.skip && len(line) <= audit.MaxEntrySize && (l.seq >= l.from || wanted(line)) {
 			l.fn(l.seq, line)
 		}
 		l.partial, l.skip = l.partial[:0], false

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ func key(t *testing.T, id string) (sign.Signer, *signers.Registry) {
 	return s, reg
 }
 
-func record(t *testing.T, s trail.Store, now time.Time, action string, details map[string]any) {
+func appendEvent(t *testing.T, s trail.Store, now time.Time, action string, details map[string]any) {
 	t.Helper()
 	if _, err := trail.Append(context.Background(), s, now, trail.Event{Actor: "alice", Action: action, Subject: "x", Details: details}); err != nil {
 		t.Fatal(err)
@@ -94,15 +95,15 @@ func TestReadAndWitness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	record(t, s, t0, RegistrySeen, map[string]any{"version": 1, "sha256": hashA})
-	record(t, s, t0.Add(time.Hour), RegistrySeen, map[string]any{"version": 2, "sha256": hashB})
-	record(t, s, t0.Add(time.Hour), ManifestSeen, map[string]any{"version": 4, "sha256": hashA})
-	record(t, s, t0.Add(time.Hour), Consumed, map[string]any{"nonce": "n1"})
-	record(t, s, t0.Add(time.Hour), "gate", map[string]any{"ok": true})
+	appendEvent(t, s, t0, RegistrySeen, map[string]any{"version": 1, "sha256": hashA})
+	appendEvent(t, s, t0.Add(time.Hour), RegistrySeen, map[string]any{"version": 2, "sha256": hashB})
+	appendEvent(t, s, t0.Add(time.Hour), ManifestSeen, map[string]any{"version": 4, "sha256": hashA})
+	appendEvent(t, s, t0.Add(time.Hour), Consumed, map[string]any{"nonce": "n1"})
+	appendEvent(t, s, t0.Add(time.Hour), "gate", map[string]any{"ok": true})
 	checkpoint(t, s, alice, t0.Add(time.Hour))
 	// After the checkpoint, and covered only by a foreign one.
-	record(t, s, t0.Add(2*time.Hour), RegistrySeen, map[string]any{"version": 3, "sha256": hashA})
-	record(t, s, t0.Add(2*time.Hour), ManifestSeen, map[string]any{"version": 3, "sha256": hashB})
+	appendEvent(t, s, t0.Add(2*time.Hour), RegistrySeen, map[string]any{"version": 3, "sha256": hashA})
+	appendEvent(t, s, t0.Add(2*time.Hour), ManifestSeen, map[string]any{"version": 3, "sha256": hashB})
 	checkpoint(t, s, mallory, t0.Add(2*time.Hour))
 
 	ix, err := Read(context.Background(), s, trail.VerifyConfig{Registry: reg, Now: t0.Add(3 * time.Hour)}, false)
@@ -141,8 +142,8 @@ func TestDamagedTrailWitnessesNothing(t *testing.T) {
 	alice, reg := key(t, "alice")
 	dir := t.TempDir()
 	s, _ := trail.OpenDir(dir)
-	record(t, s, t0, RegistrySeen, map[string]any{"version": 2, "sha256": hashB})
-	record(t, s, t0, "gate", map[string]any{"ok": true})
+	appendEvent(t, s, t0, RegistrySeen, map[string]any{"version": 2, "sha256": hashB})
+	appendEvent(t, s, t0, "gate", map[string]any{"ok": true})
 	checkpoint(t, s, alice, t0)
 	log := filepath.Join(dir, "entries.log")
 	data, _ := os.ReadFile(log)
@@ -180,7 +181,7 @@ func TestLineTee(t *testing.T) {
 	want[51] = `{"action":"` + ManifestSeen + `"}`
 	for name, r := range map[string]func(io.Reader) io.Reader{"whole": func(r io.Reader) io.Reader { return r }, "one byte": iotest.OneByteReader, "half": iotest.HalfReader} {
 		got := map[int64]string{}
-		tee := &lineTee{ReadCloser: io.NopCloser(r(bytes.NewReader(in.Bytes()))), fn: func(seq int64, line []byte) { got[seq] = string(line) }}
+		tee := &lineTee{ReadCloser: io.NopCloser(r(bytes.NewReader(in.Bytes()))), from: math.MaxInt64, fn: func(seq int64, line []byte) { got[seq] = string(line) }}
 		if _, err := io.Copy(io.Discard, tee); err != nil {
 			t.Fatal(err)
 		}

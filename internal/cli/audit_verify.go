@@ -150,7 +150,7 @@ was written fails verification and is named.`,
 				if chain, err := signers.Load(r); err == nil {
 					cfg.Registry = chain.Current()
 				}
-				ix, rerr := anchor.Read(a.ctx, store, cfg, a.authoritative(store, pol))
+				ix, rerr := anchor.ReadFull(a.ctx, store, cfg, a.authoritative(store, pol))
 				if rerr == nil {
 					env := gate.Load(r, a.now, a.trustRoot(trustRoot), false, ix, nil)
 					if err := trustedChain(env); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/groundzero/groundzero/audit"
+	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
@@ -236,6 +237,10 @@ func recordError(err error) error {
 	if errors.As(err, &te) {
 		return failed(fmt.Errorf("audit: %w", err), "the evidence store was rewritten; `groundzero audit verify` shows where, and nothing may rely on it until it is investigated")
 	}
+	var de *trail.DamagedError
+	if errors.As(err, &de) {
+		return failed(fmt.Errorf("audit: %w", err), "nothing is signed over a damaged trail; `groundzero audit verify` shows the damage, and the WORM copy what it was")
+	}
 	var ce *trail.ClockError
 	if errors.As(err, &ce) {
 		return failed(fmt.Errorf("audit: %w", err), "fix the system clock; an earlier clock could revive expired approvals")
@@ -296,6 +301,27 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 			rec.events[i].Actor = actor
 		}
 	}
+	// The checkpoint extends the state the anchor was read at, reading
+	// only the entries since; a command that did not read it reads it now.
+	var ix *anchor.Index
+	if signer != nil {
+		ix = a.anchors[store]
+		if ix == nil && rec.r != nil {
+			ix, _ = a.anchor(rec.r)
+		}
+	}
+	if ix == nil {
+		ix = a.anchors[store]
+	}
+	// A trail the anchor found damaged is not added to: entries after a
+	// cut or a changed entry would fork it, and a checkpoint would vouch
+	// for the damage.
+	if ix != nil && ix.Clock != nil {
+		return ix.Clock
+	}
+	if ix != nil && ix.Report != nil && !ix.Report.OK() {
+		return &trail.DamagedError{Store: store.URL(), Report: ix.Report}
+	}
 	delete(a.anchors, store) // what was read back is stale now
 	if _, err := trail.Append(a.ctx, store, a.now, rec.events...); err != nil {
 		return err
@@ -303,7 +329,7 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 	if signer == nil {
 		return nil
 	}
-	cp, err := trail.MakeCheckpoint(a.ctx, store, a.now)
+	cp, st, err := anchor.MakeCheckpoint(a.ctx, store, a.now, ix)
 	if err != nil {
 		return err
 	}
@@ -311,7 +337,7 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 	if err != nil {
 		return fmt.Errorf("signing the checkpoint: %w", err)
 	}
-	return trail.StoreSigned(a.ctx, store, cp, []*signature.Signature{sig})
+	return anchor.StoreSigned(a.ctx, store, cp, st, []*signature.Signature{sig})
 }
 
 func plural(n int, one, many string) string {

@@ -298,7 +298,7 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 	// Consume the intent before anything changes: a crash after this point
 	// cannot let the intent be used twice.
 	d := r.EngineDetails()
-	for k, v := range map[string]any{"nonce": in.Nonce, "env": r.EnvName, "action": in.Action, "plan_sha256": p.SHA256} {
+	for k, v := range map[string]any{"nonce": in.Nonce, "expires": in.Expires, "env": r.EnvName, "action": in.Action, "plan_sha256": p.SHA256} {
 		d[k] = v
 	}
 	r.Note("intent.consumed", in.ID, d)

@@ -1,5 +1,6 @@
 // Package pinned finds the pinned helper programs that scripts/tools builds
-// into .tools/bin (OpenTofu, the Versity S3 gateway), for tests and the demo.
+// into .tools/bin (OpenTofu, the Versity S3 gateway, fake-gcs-server), for
+// tests and the demo.
 package pinned
 
 import (

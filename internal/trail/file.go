@@ -375,3 +375,121 @@ func (d *Dir) Artifact(ctx context.Context, name string) ([]byte, error) {
 	}
 	return data, err
 }
+
+// EntriesFrom streams the segment from the line of seq first on. The start
+// is found by reading back from the end, so the cost grows with the entries
+// after first. It reads the segment as it was when called.
+func (d *Dir) EntriesFrom(ctx context.Context, first int64) (io.ReadCloser, error) {
+	if first <= 0 {
+		return d.Entries(ctx)
+	}
+	unlock, err := d.lock(syscall.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	f, err := os.Open(d.segment())
+	if errors.Is(err, fs.ErrNotExist) {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	n, _, err := d.tail(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	size := fi.Size()
+	if first >= n {
+		f.Close()
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	// The start of line first is just after the (n-first+1)th newline
+	// from the end, counting the final one.
+	want := n - first + 1
+	off, err := backNewlines(f, size, want)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, off, size-off), f}, nil
+}
+
+// backNewlines returns the offset just after the want-th newline counted back
+// from size, or 0 when there are fewer.
+func backNewlines(f *os.File, size, want int64) (int64, error) {
+	buf := make([]byte, 256<<10)
+	end := size
+	for end > 0 {
+		start := max(0, end-int64(len(buf)))
+		b := buf[:end-start]
+		if _, err := f.ReadAt(b, start); err != nil && err != io.EOF {
+			return 0, err
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] == '\n' {
+				want--
+				if want == 0 {
+					return start + int64(i) + 1, nil
+				}
+			}
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+// statesDir holds the state bundles, named to list largest size first.
+const statesDir = "states"
+
+// PutState writes DIR/states/NAME atomically.
+func (d *Dir) PutState(ctx context.Context, size int64, data []byte) error {
+	dir := filepath.Join(d.dir, statesDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, stateObject(size, data))
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	return atomicfile.Write(p, data, 0o444)
+}
+
+// States reads the bundles with the largest sizes. A directory listing
+// grows with the bundles kept, but holds names only; the bundles read are
+// at most limit.
+func (d *Dir) States(ctx context.Context, after string, limit int) ([]StoredState, error) {
+	ents, err := os.ReadDir(filepath.Join(d.dir, statesDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []StoredState
+	for _, e := range ents { // ReadDir sorts by name: largest size first
+		name := e.Name()
+		size, ok := stateSize(name)
+		if !ok || (after != "" && statesDir+"/"+name <= after) || !e.Type().IsRegular() {
+			continue
+		}
+		data, err := readBounded(filepath.Join(d.dir, statesDir, name), MaxStateSize)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, StoredState{Name: statesDir + "/" + name, Size: size, Data: data})
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}

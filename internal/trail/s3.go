@@ -435,7 +435,32 @@ func (s *S3) entries(ctx context.Context, first int64, strict bool) ([]entryObje
 		out = append(out, entryObject{seq: seq, version: o.version})
 		n = seq + 1
 	}
+	if len(out) > 0 {
+		s.mu.Lock()
+		s.known = max(s.known, out[len(out)-1].seq+1)
+		s.mu.Unlock()
+	}
 	return out, nil
+}
+
+// startHint is where a count of the entries may start: the size the newest
+// state bundle's name claims, once its last entry is seen to exist (a false
+// claim only costs a longer listing).
+func (s *S3) startHint(ctx context.Context) (int64, error) {
+	page, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket),
+		Prefix: aws.String(s.key(statesDir) + "/"), MaxKeys: aws.Int32(1)})
+	if err != nil || len(page.Contents) == 0 {
+		return 0, err
+	}
+	size, ok := stateSize(path.Base(aws.ToString(page.Contents[0].Key)))
+	if !ok || size <= 0 {
+		return 0, nil
+	}
+	found, err := s.exists(ctx, s.key("entries", entryKey(size-1)))
+	if err != nil || !found {
+		return 0, err
+	}
+	return size, nil
 }
 
 // Head counts the entries (starting from the count this process last saw)
@@ -444,6 +469,13 @@ func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
 	s.mu.Lock()
 	known := s.known
 	s.mu.Unlock()
+	if known == 0 {
+		hint, err := s.startHint(ctx)
+		if err != nil {
+			return 0, nil, err
+		}
+		known = hint
+	}
 	first := max(known-1, 0)
 	objs, err := s.entries(ctx, first, true)
 	if err != nil {
@@ -486,7 +518,13 @@ func (s *S3) Append(ctx context.Context, first int64, prevLast []byte, lines [][
 
 // Entries fetches every entry in order, several at a time.
 func (s *S3) Entries(ctx context.Context) (io.ReadCloser, error) {
-	objs, err := s.entries(ctx, 0, false)
+	return s.EntriesFrom(ctx, 0)
+}
+
+// EntriesFrom fetches the entries from seq first on, in order, several at a
+// time; the listing starts at first.
+func (s *S3) EntriesFrom(ctx context.Context, first int64) (io.ReadCloser, error) {
+	objs, err := s.entries(ctx, max(first, 0), false)
 	if err != nil {
 		return nil, err
 	}
@@ -583,6 +621,51 @@ func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 			}
 		}
 		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// PutState stores PREFIX/states/NAME once (If-None-Match: *).
+func (s *S3) PutState(ctx context.Context, size int64, data []byte) error {
+	err := s.put(ctx, s.key(statesDir, stateObject(size, data)), data, true)
+	if isStatus(err, 412, 409) {
+		return nil
+	}
+	return err
+}
+
+// States lists PREFIX/states/ from the largest size down: one listing of at
+// most limit keys, and one read per bundle. A bundle is judged by its
+// signed content, not by its key or version, so a replaced or hidden bundle
+// can only make a reader start from an older one.
+func (s *S3) States(ctx context.Context, after string, limit int) ([]StoredState, error) {
+	prefix := s.key(statesDir) + "/"
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(int32(max(limit, 1)))}
+	if after != "" {
+		in.StartAfter = aws.String(s.key(after))
+	}
+	var out []StoredState
+	p := s3.NewListObjectsV2Paginator(s.client, in)
+	for p.HasMorePages() && len(out) < limit {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Contents {
+			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			size, ok := stateSize(name)
+			if !ok {
+				continue // not a bundle's name: nothing of ours
+			}
+			data, err := s.get(ctx, aws.ToString(o.Key), "", MaxStateSize)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, StoredState{Name: statesDir + "/" + name, Size: size, Data: data})
+			if len(out) == limit {
+				break
+			}
+		}
 	}
 	return out, nil
 }

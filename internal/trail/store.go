@@ -3,16 +3,20 @@
 // checkpoints, and verifies it against the signers registry.
 //
 // A store is a local directory (file://DIR) or an object-store prefix
-// (s3://BUCKET/PREFIX). Appends are compare-and-swap: an append names the seq
+// (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX). Appends are compare-and-swap: an append names the seq
 // it expects to write and fails with ErrConflict when another writer got
 // there first, and the caller re-reads and retries.
 package trail
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -38,6 +42,35 @@ type StoredCheckpoint struct {
 	Sigs map[string][]byte // ".asc" and/or ".sig" contents
 }
 
+// StoredState is a state bundle as stored.
+type StoredState struct {
+	Name string // store-relative name, for messages and paging
+	Size int64  // the trail size its name claims (a hint: the bundle decides)
+	Data []byte
+}
+
+// MaxStateSize bounds one state bundle.
+const MaxStateSize = 16 << 20
+
+// stateObject names a state bundle so that names sort largest size first:
+// the size is stored as its distance below the largest int64.
+func stateObject(size int64, data []byte) string {
+	h := sha256.Sum256(data)
+	return fmt.Sprintf("%020d-%s.json", math.MaxInt64-size, hex.EncodeToString(h[:8]))
+}
+
+// stateSize reads the size back from a state bundle's name.
+func stateSize(name string) (int64, bool) {
+	if len(name) != 20+1+16+5 || name[20] != '-' || !strings.HasSuffix(name, ".json") {
+		return 0, false
+	}
+	inv, err := strconv.ParseInt(name[:20], 10, 64)
+	if err != nil || inv < 0 {
+		return 0, false
+	}
+	return math.MaxInt64 - inv, true
+}
+
 // Store holds one audit trail.
 type Store interface {
 	// URL names the store.
@@ -53,11 +86,22 @@ type Store interface {
 	Append(ctx context.Context, first int64, prevLast []byte, lines [][]byte) (int, error)
 	// Entries streams every entry line, each ended by "\n", from seq 0.
 	Entries(ctx context.Context) (io.ReadCloser, error)
+	// EntriesFrom streams the entry lines from seq first on, as Entries
+	// does. Its cost grows with the entries after first, not before.
+	EntriesFrom(ctx context.Context, first int64) (io.ReadCloser, error)
 	// PutCheckpoint stores a checkpoint of the given size and its
 	// signature files. Storing the same checkpoint again is not an error.
 	PutCheckpoint(ctx context.Context, size int64, body []byte, sigs map[string][]byte) error
 	// Checkpoints lists every stored checkpoint.
 	Checkpoints(ctx context.Context) ([]StoredCheckpoint, error)
+	// PutState stores a checkpoint's state bundle (the checkpoint, its
+	// signatures and the signed summary of the trail up to it) for a trail
+	// of size entries. Storing the same bundle again is not an error.
+	PutState(ctx context.Context, size int64, data []byte) error
+	// States lists stored state bundles, largest size first, at most limit
+	// of them, starting after the one named after ("" for the largest).
+	// Its cost does not grow with the number stored.
+	States(ctx context.Context, after string, limit int) ([]StoredState, error)
 	// PutArtifact stores a piece of evidence (an apply log, say) under a
 	// name, once: an existing artifact is never replaced.
 	PutArtifact(ctx context.Context, name string, data []byte) error
@@ -93,12 +137,13 @@ func (e *ArtifactMissingError) Error() string {
 // Options for Open.
 type Options struct {
 	Base          string // directory that a relative file:// path is taken from
-	RetentionDays int    // Object Lock retention for object stores
+	RetentionDays int    // Object Lock (object retention) days for object stores
 }
 
 // Open opens a store by URL: file://DIR (a relative DIR is taken from
-// opt.Base), or s3://BUCKET/PREFIX with optional query parameters endpoint,
-// region and path_style=true for S3-compatible stores (MinIO, Spaces, OCI).
+// opt.Base), s3://BUCKET/PREFIX with optional query parameters endpoint,
+// region and path_style=true for S3-compatible stores (MinIO, Spaces, OCI), or
+// gs://BUCKET/PREFIX with an optional endpoint (an emulator).
 func Open(ctx context.Context, raw string, opt Options) (Store, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -119,6 +164,8 @@ func Open(ctx context.Context, raw string, opt Options) (Store, error) {
 		return OpenDir(p)
 	case "s3":
 		return OpenS3(ctx, u, S3Options{RetentionDays: opt.RetentionDays})
+	case "gs":
+		return OpenGCS(ctx, u, GCSOptions{RetentionDays: opt.RetentionDays})
 	}
-	return nil, fmt.Errorf("evidence store %q: scheme must be file:// or s3://", raw)
+	return nil, fmt.Errorf("evidence store %q: scheme must be file://, s3:// or gs://", raw)
 }

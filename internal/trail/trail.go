@@ -231,6 +231,13 @@ func Verify(ctx context.Context, s Store, cfg VerifyConfig) (*audit.Report, erro
 		return nil, err
 	}
 	rep.Ignored = append(rep.Ignored, malformed...)
+	Freshness(rep, cfg)
+	return rep, nil
+}
+
+// Freshness fails a report whose newest trusted checkpoint is older than
+// cfg.MaxAge, or newer than the clock allows.
+func Freshness(rep *audit.Report, cfg VerifyConfig) {
 	if rep.OK() && cfg.MaxAge > 0 && rep.Latest != nil && cfg.Now.Sub(rep.Latest.Time) > cfg.MaxAge {
 		rep.Problem = fmt.Sprintf("the newest valid checkpoint (%s) is older than the policy's max_age of %s: the trail may be frozen", rep.Latest.Time.Format(time.RFC3339), cfg.MaxAge)
 		rep.FirstBad = rep.Latest.Size
@@ -239,7 +246,18 @@ func Verify(ctx context.Context, s Store, cfg VerifyConfig) (*audit.Report, erro
 		rep.Problem = fmt.Sprintf("the clock (%s) is earlier than the newest checkpoint (%s)", cfg.Now.Format(time.RFC3339), rep.Latest.Time.Format(time.RFC3339))
 		rep.FirstBad = rep.Latest.Size
 	}
-	return rep, nil
+}
+
+// Judge parses a stored checkpoint and judges its signatures as Verify does:
+// the result's Ignored says why they do not vouch for it, if they do not.
+func Judge(sc StoredCheckpoint, cfg VerifyConfig) (*audit.SignedCheckpoint, error) {
+	cp, err := audit.ParseCheckpoint(sc.Body)
+	if err != nil {
+		return nil, err
+	}
+	c := &audit.SignedCheckpoint{Checkpoint: cp, Name: sc.Name}
+	judgeCheckpoint(c, sc, cfg)
+	return c, nil
 }
 
 // judgeCheckpoint decides whether the checkpoint's signatures vouch for it:

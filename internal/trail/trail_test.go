@@ -212,7 +212,7 @@ func TestForeignCheckpointsIgnored(t *testing.T) {
 		reasons = append(reasons, ig.Name+": "+ig.Reason)
 	}
 	all := strings.Join(reasons, "\n")
-	for _, want := range []string{"which is not in the signers registry", "malformed SSH signature", "malformed: checkpoint must have exactly four lines"} {
+	for _, want := range []string{"which is not in the signers registry", "malformed SSH signature", "malformed: checkpoint must have four lines, or five with a state line"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("Report.Ignored = %s\nwant a reason with %q", all, want)
 		}
