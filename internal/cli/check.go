@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/secretscan"
 )
 
 func (a *app) trustRoot(flag string) string {
@@ -25,6 +26,7 @@ func (a *app) checkCmd() *cobra.Command {
 		Short: "run every static gate; the command a CI build calls",
 		Long: `check runs every gate that needs no cloud, in order: the policy file, the
 signers registry and its trust chain, the integrity manifest, and the signed
+the secret scan of the governed files, the signed
 release tag (with --require-tag, or when policy.yaml sets
 gates.require_tag), and the parity policy on the configuration in
 infra/bootstrap for --env (or the only environment). It prints one line per
@@ -37,10 +39,17 @@ the authoritative evidence store that policy.yaml names, read and verified in
 full: the anchor gate. A local file:// store is a cache, accepted only for
 environments marked demo: true. Without a pin, trust is on first use and
 check says so; --strict fails without a pin or without an authoritative
-store.`,
+store.
+
+The secret scan fails on any cloud access key, private key, token or
+literal password in a governed file, naming file, line and rule but never
+the secret. Move the secret to a secret store and rotate it. A false
+positive is accepted only by a secrets.waive entry in policy.yaml (rule,
+path, optional line, and a reason). --format sarif writes the findings as
+SARIF 2.1.0 for code scanning; the exit code still covers every gate.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := formatFlag(format, "text", "json"); err != nil {
+			if err := formatFlag(format, "text", "json", "sarif"); err != nil {
 				return err
 			}
 			r, err := a.repo()
@@ -56,14 +65,20 @@ store.`,
 			if envName != "" {
 				envs = []string{run.EnvName}
 			}
-			return a.finishRun(run, format, run.Check(a.ctx, requireTag, envs...))
+			result := run.Check(a.ctx, requireTag, envs...)
+			if format == "sarif" && run.Gates != nil {
+				if err := a.printJSON(secretscan.SARIF(run.Gates.Secrets)); err != nil {
+					return err
+				}
+			}
+			return a.finishRun(run, format, result)
 		},
 	}
 	c.Flags().BoolVar(&requireTag, "require-tag", false, "require HEAD to carry a signed release tag")
 	c.Flags().BoolVar(&strict, "strict", false, "fail without a pinned trust root or an authoritative evidence store")
 	c.Flags().StringVar(&envName, "env", "", "environment whose parity policy the configuration must meet (default: the only one)")
 	trustRootFlag(c, &trustRoot)
-	formatFlagVar(c, &format, "text", "json")
+	formatFlagVar(c, &format, "text", "json", "sarif")
 	return c
 }
 
@@ -86,7 +101,7 @@ func (a *app) report(format string, results []gate.Result) error {
 		}{ok, results}); err != nil {
 			return err
 		}
-	} else {
+	} else if format != "sarif" {
 		for _, r := range results {
 			status := "PASS"
 			if !r.OK {

@@ -83,6 +83,9 @@ type app struct {
 	getenv func(string) string
 	now    time.Time // fixed once per invocation
 	dir    string    // -C
+	// command is the command's name without "groundzero ", "policy
+	// check" say.
+	command string
 
 	stores  map[string]trail.Store // opened evidence stores, by base and URL
 	anchors map[trail.Store]*anchor.Index
@@ -155,6 +158,7 @@ can verify offline with stock tools.`,
 	})
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		a.command = strings.TrimPrefix(c.CommandPath(), "groundzero ")
 		if readOnly[c.CommandPath()] {
 			return nil
 		}
@@ -163,6 +167,9 @@ can verify offline with stock tools.`,
 		r, err := repo.Find(orDot(a.dir))
 		if err != nil {
 			return nil // the command reports it
+		}
+		if a.recordsLocally(r) {
+			return nil // no checkpoint: the record stays local
 		}
 		_, err = a.defaultKey(r)
 		return err

@@ -54,6 +54,9 @@ func (a *app) finishRun(run *govern.Run, format string, result error) error {
 	if err := a.report(format, run.Results); err != nil && result == nil {
 		result = err
 	}
+	if run.Gates == nil {
+		return govErr(result) // stopped before the gates loaded: nothing ran to record
+	}
 	rec := a.recorder(run.Gates.Repo)
 	for _, ev := range run.Events() {
 		rec.add(ev.Action, ev.Subject, ev.Details)

@@ -174,8 +174,11 @@ func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 		return nil, failed(fmt.Errorf("%s names evidence store %s, but GROUNDZERO_EVIDENCE_STORE pins %s", repo.PolicyFile, redactURL(url), redactURL(pin)),
 			"restore governance/policy.yaml from the newest reviewed commit, or change the pin in the CI settings after review")
 	}
+	readOnly := false
 	if override != "" {
 		url = override
+	} else if r != nil && a.recordsLocally(r) {
+		readOnly = true // the store is only read: read-only credentials do
 	}
 	base := ""
 	if r != nil {
@@ -185,7 +188,7 @@ func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 	if s := a.stores[key]; s != nil {
 		return s, nil
 	}
-	s, err := trail.Open(a.ctx, url, trail.Options{Base: base, RetentionDays: days})
+	s, err := trail.Open(a.ctx, url, trail.Options{Base: base, RetentionDays: days, ReadOnly: readOnly})
 	if err != nil {
 		var ce *trail.CapabilityError
 		if errors.As(err, &ce) {
@@ -198,6 +201,24 @@ func (a *app) openStore(r *repo.Repo, override string) (trail.Store, error) {
 	}
 	a.stores[key] = s
 	return s, nil
+}
+
+// observing commands change nothing but record what they found;
+// policy.yaml's evidence.read_only may have them record locally, so that
+// they need only read access to the evidence store.
+var observing = map[string]bool{
+	"check": true, "manifest verify": true, "tag verify": true,
+	"intent verify": true, "intent list": true, "policy check": true,
+}
+
+// recordsLocally reports whether this command records in the local
+// read-only store instead of the evidence store.
+func (a *app) recordsLocally(r *repo.Repo) bool {
+	if !observing[a.command] {
+		return false
+	}
+	pol := a.evidencePolicy(r)
+	return pol != nil && pol.Evidence.RecordsLocally(a.command)
 }
 
 // redactURL drops credentials from a store URL for messages.
@@ -254,6 +275,9 @@ func (rec *recorder) write() error {
 	if err != nil {
 		return err
 	}
+	if a.recordsLocally(rec.r) {
+		return rec.writeLocal(store)
+	}
 	signer, actor, err := rec.checkpointSigner()
 	if err != nil {
 		return err
@@ -267,6 +291,31 @@ func (rec *recorder) write() error {
 	case signer == nil:
 		a.info("audit: %d entr%s recorded in %s without a checkpoint: no registered key signs for this command (set GROUNDZERO_KEY)", len(rec.events), plural(len(rec.events), "y", "ies"), store.URL())
 	}
+	return nil
+}
+
+// writeLocal records a read-only command's events in the local store that
+// policy.yaml names, without a checkpoint, and says where they went.
+func (rec *recorder) writeLocal(read trail.Store) error {
+	a := rec.a
+	pol := a.evidencePolicy(rec.r)
+	local, err := trail.Open(a.ctx, pol.Evidence.ReadOnly.Local, trail.Options{Base: rec.r.Root})
+	if err != nil {
+		return usage(err, "check evidence.read_only.local in governance/policy.yaml (file://DIR)")
+	}
+	actor := a.unverifiedActor()
+	if k, err := a.defaultKey(rec.r); err == nil && k != nil {
+		actor = k.owner
+	}
+	for i := range rec.events {
+		if rec.events[i].Actor == "" {
+			rec.events[i].Actor = actor
+		}
+	}
+	if _, err := trail.Append(a.ctx, local, a.now, rec.events...); err != nil {
+		return err
+	}
+	a.info("audit: %s recorded in %s (evidence.read_only.record: local); %s was only read", a.command, local.URL(), redactURL(read.URL()))
 	return nil
 }
 

@@ -1,7 +1,8 @@
 // Package gate runs the static governance gates of a repository, the ones
 // that need no cloud: the policy file, the signers registry and its trust
-// chain, the integrity manifest, and the signed release tag. Each gate gives a
-// Result that says pass or fail, why, and what fixes it.
+// chain, the integrity manifest, the secret scan of the governed files, and
+// the signed release tag. Each gate gives a Result that says pass or fail,
+// why, and what fixes it.
 package gate
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/secretscan"
 	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/strictyaml"
@@ -69,6 +71,9 @@ type Env struct {
 	Manifest *manifest.Manifest
 	// ManifestRaw is its exact bytes.
 	ManifestRaw []byte
+	// Secrets are the credentials SecretsGate found in governed files and
+	// no waiver covers.
+	Secrets []secretscan.Finding
 
 	policyRaw []byte // the policy.yaml bytes Policy was parsed from
 }

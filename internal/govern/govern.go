@@ -6,6 +6,7 @@
 //	anchor    the authoritative evidence store was read and verifies
 //	signers   the registry chain verifies from the pin, and is not rolled back
 //	manifest  every governed file matches the signed MANIFEST, not rolled back
+//	secrets   no governed file holds a credential that policy.yaml does not waive
 //	tag       HEAD is a signed release tag (when policy.yaml requires one)
 //	engine    what OpenTofu runs is governed or pinned outside the repository:
 //	          the binary, the configuration directory, its modules, the
@@ -205,7 +206,7 @@ func Seen(env *gate.Env) []Event {
 }
 
 // Static runs the gates that need neither OpenTofu nor a cloud: policy,
-// anchor, signers, manifest, and the tag when it is required (or
+// anchor, signers, manifest, secrets, and the tag when it is required (or
 // requireTag). It returns false when one failed.
 func (r *Run) Static(ctx context.Context, requireTag bool, envs ...string) (bool, error) {
 	ix, err := r.cfg.Anchor()
@@ -224,6 +225,7 @@ func (r *Run) Static(ctx context.Context, requireTag bool, envs ...string) (bool
 	r.add(g.AnchorGate(envs...))
 	r.add(g.SignersGate())
 	r.add(g.ManifestGate(ctx))
+	r.add(g.SecretsGate(ctx))
 	if g.TagRequired(requireTag) {
 		r.add(g.TagGate(ctx, "HEAD"))
 	}

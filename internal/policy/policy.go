@@ -44,6 +44,8 @@ type Policy struct {
 	Gates        Gates         `yaml:"gates"`
 	Environments []Environment `yaml:"environments"`
 	Resources    Resources     `yaml:"resources"`
+	Parity       Parity        `yaml:"parity"`
+	Secrets      Secrets       `yaml:"secrets"`
 
 	File string `yaml:"-"`
 }
@@ -56,6 +58,40 @@ type Evidence struct {
 	Store         string   `yaml:"store"`
 	RetentionDays int      `yaml:"retention_days"`
 	Waive         []Waiver `yaml:"waive"`
+	ReadOnly      ReadOnly `yaml:"read_only"`
+}
+
+// ReadOnly says where commands that change nothing (check, the verify
+// commands, intent list, policy check) record what they found. Commands
+// that change state always record in the store.
+type ReadOnly struct {
+	// Record is "store" (the default: every command records in the
+	// evidence store, and needs write access to it) or "local": they
+	// only read the store, and record in Local.
+	Record string `yaml:"record"`
+	// Local is the file:// store they record in (default
+	// file://.groundzero/readonly); `audit ship --store` forwards it.
+	Local string `yaml:"local"`
+	// InStore names the read-only commands that record in the store
+	// anyway, "check" say.
+	InStore []string `yaml:"in_store"`
+}
+
+// DefaultReadOnlyStore is where read-only commands record with record: local.
+const DefaultReadOnlyStore = "file://.groundzero/readonly"
+
+// RecordsLocally reports whether the read-only command (its name as
+// in_store spells it, "policy check" say) records in the local store.
+func (e *Evidence) RecordsLocally(command string) bool {
+	if e.ReadOnly.Record != "local" {
+		return false
+	}
+	for _, c := range e.ReadOnly.InStore {
+		if c == command {
+			return false
+		}
+	}
+	return true
 }
 
 // Engine optionally pins the OpenTofu (or Terraform) binary that runs: its
@@ -154,6 +190,24 @@ type Resources struct {
 	Allowed []string `yaml:"allowed"`
 }
 
+// Parity holds the parity gate's settings: whether a value the rules need
+// that is unknown until apply denies or warns, and the waivers of built-in
+// rules.
+type Parity struct {
+	Unknown string       `yaml:"unknown"` // "deny" (default) or "warn"
+	Waive   []RuleWaiver `yaml:"waive"`
+}
+
+// RuleWaiver waives one built-in parity rule, for a reason that review
+// approved: for the resources whose address matches Address (a glob; every
+// resource when empty), in environment Env (every environment when empty).
+type RuleWaiver struct {
+	Rule    string `yaml:"rule"`
+	Address string `yaml:"address"`
+	Env     string `yaml:"env"`
+	Reason  string `yaml:"reason"`
+}
+
 // Defaults.
 const (
 	DefaultEvidenceStore = "file://.groundzero/evidence"
@@ -198,8 +252,14 @@ func Parse(file string, data []byte) (*Policy, error) {
 	if p.Evidence.Store == "" {
 		p.Evidence.Store = DefaultEvidenceStore
 	}
+	if p.Evidence.ReadOnly.Local == "" {
+		p.Evidence.ReadOnly.Local = DefaultReadOnlyStore
+	}
 	if p.Evidence.RetentionDays == 0 {
 		p.Evidence.RetentionDays = DefaultRetentionDays
+	}
+	if p.Parity.Unknown == "" {
+		p.Parity.Unknown = "deny"
 	}
 	if p.Gates.Manifest.Approvals == 0 {
 		p.Gates.Manifest.Approvals = 1
@@ -270,6 +330,9 @@ func Parse(file string, data []byte) (*Policy, error) {
 				return nil, &InvalidError{file, fmt.Sprintf("environments[%s].tags.%s: bad regular expression: %v", e.Name, tag, err), "fix the pattern (Go RE2 syntax)"}
 			}
 		}
+	}
+	if err := p.Secrets.validate(file); err != nil {
+		return nil, err
 	}
 	for _, t := range p.Resources.Denied {
 		if slices.Contains(p.Resources.Allowed, t) {
@@ -370,7 +433,7 @@ environments:
     regions: []           # allowed regions; empty means any region
     # dir: infra/bootstrap # configuration directory (governed, under infra/)
     # confirm: true       # two-step confirmation (typed token, then APPLY)
-%[4]s    naming: {}            # resource type -> regular expression for its name
+%[4]s    naming: {}            # resource type, or "*" for every type with a name -> regular expression for its name
     tags: {}              # required tag -> regular expression for its value
 
 # The OpenTofu binary may be pinned (version as `+"`tofu version`"+` reports it,
@@ -386,5 +449,10 @@ environments:
 # resources:
 #   denied: []            # resource types that may never be created
 #   allowed: []           # when set, the only resource types allowed
+
+# parity:
+#   unknown: deny         # a value the rules need that is unknown until apply: deny or warn
+#   waive:                # built-in rules are on; a waiver needs a reason
+#     - {rule: dns, address: "aws_route53_record.*", reason: "..."}
 `, backend, env, store, demo))
 }

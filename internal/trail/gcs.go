@@ -55,6 +55,7 @@ type GCS struct {
 	policy          time.Duration // the bucket's retention policy period, if any
 	policyLocked    bool
 	versioned       bool
+	readOnly        bool // opened to read only: put refuses
 
 	mu        sync.Mutex
 	known     int64            // entries known to exist, to start listing late
@@ -65,6 +66,7 @@ type GCS struct {
 type GCSOptions struct {
 	RetentionDays int          // object retention per object, where the bucket has it enabled
 	HTTPClient    *http.Client // for tests; nil uses the client library's transport and credentials
+	ReadOnly      bool         // only read: no write probe, and writes are refused
 }
 
 // OpenGCS opens gs://BUCKET/PREFIX and probes it. Credentials are the client
@@ -94,7 +96,7 @@ func OpenGCS(ctx context.Context, u *url.URL, opt GCSOptions) (*GCS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evidence store %s: %v", u.Redacted(), err)
 	}
-	st := &GCS{client: client, bucket: client.Bucket(u.Host), bucketName: u.Host,
+	st := &GCS{readOnly: opt.ReadOnly, client: client, bucket: client.Bucket(u.Host), bucketName: u.Host,
 		prefix: strings.Trim(u.Path, "/"), raw: "gs://" + u.Host + u.Path}
 	if err := st.probe(ctx); err != nil {
 		client.Close()
@@ -172,6 +174,9 @@ func (g *GCS) probe(ctx context.Context) error {
 	if rp := attrs.RetentionPolicy; rp != nil && rp.RetentionPeriod > 0 {
 		g.policy, g.policyLocked = rp.RetentionPeriod, rp.IsLocked
 	}
+	if g.readOnly {
+		return nil
+	}
 	key := g.key("probe", "marker")
 	body := []byte("groundzero capability probe: created once, with ifGenerationMatch=0\n")
 	if err := g.put(ctx, key, body, true); err != nil && !isPreconditionFailed(err) {
@@ -190,6 +195,9 @@ func (g *GCS) probe(ctx context.Context) error {
 // put writes an object in one request, only if it does not exist when
 // exclusive, under object retention where the bucket has it.
 func (g *GCS) put(ctx context.Context, key string, body []byte, exclusive bool) error {
+	if g.readOnly {
+		return &ReadOnlyError{Store: g.raw}
+	}
 	o := g.bucket.Object(key)
 	if exclusive {
 		o = o.If(storage.Conditions{DoesNotExist: true})
@@ -404,9 +412,14 @@ func (g *GCS) Head(ctx context.Context) (int64, []byte, error) {
 // Append creates one object per line, each only if it does not exist.
 func (g *GCS) Append(ctx context.Context, first int64, prevLast []byte, lines [][]byte) (int, error) {
 	for i, l := range lines {
-		err := g.put(ctx, g.key("entries", entryKey(first+int64(i))), append(append([]byte(nil), l...), '\n'), true)
-		if isPreconditionFailed(err) {
+		key := g.key("entries", entryKey(first+int64(i)))
+		body := append(append([]byte(nil), l...), '\n')
+		err := g.put(ctx, key, body, true)
+		if isPreconditionFailed(err) && !g.wroteIt(ctx, key, body) {
 			return i, ErrConflict
+		}
+		if isPreconditionFailed(err) {
+			err = nil // a client retry of a write that had landed
 		}
 		if err != nil {
 			return i, err
@@ -416,6 +429,14 @@ func (g *GCS) Append(ctx context.Context, first int64, prevLast []byte, lines []
 		g.mu.Unlock()
 	}
 	return len(lines), nil
+}
+
+// wroteIt reports whether the object at key holds exactly body: a write
+// the client retried after a lost answer finds its own first attempt there,
+// and must not be taken for another writer's entry.
+func (g *GCS) wroteIt(ctx context.Context, key string, body []byte) bool {
+	got, err := g.get(ctx, key, 0, audit.MaxEntrySize+1)
+	return err == nil && bytes.Equal(got, body)
 }
 
 // Entries fetches every entry in order, several at a time.

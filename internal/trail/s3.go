@@ -46,6 +46,7 @@ type S3 struct {
 	retention  time.Duration // zero when the bucket has no Object Lock
 	objectLock bool
 	versioned  bool
+	readOnly   bool // opened to read only: put refuses
 
 	mu        sync.Mutex
 	known     int64             // entries known to exist, to start listing late
@@ -81,6 +82,7 @@ func (e *CapabilityError) Error() string {
 // S3Options are the knobs of an S3 store that do not belong in its URL.
 type S3Options struct {
 	RetentionDays int            // Object Lock retention per object
+	ReadOnly      bool           // only read: no write probe, and writes are refused
 	HTTPClient    aws.HTTPClient // for tests; nil uses the SDK default
 }
 
@@ -113,7 +115,7 @@ func OpenS3(ctx context.Context, u *url.URL, opt S3Options) (*S3, error) {
 			o.HTTPClient = opt.HTTPClient
 		}
 	})
-	st := &S3{client: client, bucket: u.Host, prefix: strings.Trim(u.Path, "/"), raw: "s3://" + u.Host + u.Path}
+	st := &S3{client: client, bucket: u.Host, prefix: strings.Trim(u.Path, "/"), raw: "s3://" + u.Host + u.Path, readOnly: opt.ReadOnly}
 	if err := st.probe(ctx); err != nil {
 		return nil, err
 	}
@@ -171,6 +173,16 @@ func isNotFound(err error) bool {
 // If-None-Match would let two writers claim one seq, T28) and learns whether
 // the bucket has Object Lock and keeps versions.
 func (s *S3) probe(ctx context.Context) error {
+	if !s.readOnly {
+		if err := s.probeWrites(ctx); err != nil {
+			return err
+		}
+	}
+	return s.settings(ctx)
+}
+
+// probeWrites checks that conditional writes are honoured.
+func (s *S3) probeWrites(ctx context.Context) error {
 	var nonce [8]byte
 	rand.Read(nonce[:])
 	key := s.key("probe", hex.EncodeToString(nonce[:]))
@@ -206,6 +218,11 @@ func (s *S3) probe(ctx context.Context) error {
 	case !isStatus(err, 412, 409):
 		return fmt.Errorf("%s: capability probe: %w", s.raw, err)
 	}
+	return nil
+}
+
+// settings learns whether the bucket has Object Lock and keeps versions.
+func (s *S3) settings(ctx context.Context) error {
 	lock, err := s.client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(s.bucket)})
 	if err == nil && lock.ObjectLockConfiguration != nil && lock.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled {
 		s.objectLock = true
@@ -225,6 +242,9 @@ func (s *S3) probe(ctx context.Context) error {
 }
 
 func (s *S3) put(ctx context.Context, key string, body []byte, exclusive bool) error {
+	if s.readOnly {
+		return &ReadOnlyError{Store: s.raw}
+	}
 	in := &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
 		ContentLength: aws.Int64(int64(len(body)))}
 	if exclusive {
@@ -502,9 +522,14 @@ func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
 // Append writes one object per line with If-None-Match: *.
 func (s *S3) Append(ctx context.Context, first int64, prevLast []byte, lines [][]byte) (int, error) {
 	for i, l := range lines {
-		err := s.put(ctx, s.key("entries", entryKey(first+int64(i))), append(append([]byte(nil), l...), '\n'), true)
-		if isStatus(err, 412, 409) {
+		key := s.key("entries", entryKey(first+int64(i)))
+		body := append(append([]byte(nil), l...), '\n')
+		err := s.put(ctx, key, body, true)
+		if isStatus(err, 412, 409) && !s.wroteIt(ctx, key, body) {
 			return i, ErrConflict
+		}
+		if isStatus(err, 412, 409) {
+			err = nil // an SDK retry of a write that had landed
 		}
 		if err != nil {
 			return i, err
@@ -623,6 +648,14 @@ func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// wroteIt reports whether the object at key holds exactly body: a write
+// the SDK retried after a lost answer finds its own first attempt there,
+// and must not be taken for another writer's entry.
+func (s *S3) wroteIt(ctx context.Context, key string, body []byte) bool {
+	got, err := s.get(ctx, key, "", audit.MaxEntrySize+1)
+	return err == nil && bytes.Equal(got, body)
 }
 
 // PutState stores PREFIX/states/NAME once (If-None-Match: *).

@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net"
 	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -385,5 +387,47 @@ func TestS3ExportObjectLockAndArtifacts(t *testing.T) {
 	var te *trail.TamperError
 	if _, err := trail.Export(ctx, local, openS3(t, g.URL("worm", "trail")), trail.ExportOptions{}); !errors.As(err, &te) || te.Key != key {
 		t.Fatalf("Export(onto an overwritten artifact) = %v, want TamperError naming %s", err, key)
+	}
+}
+
+// lostAnswer delivers the first PUT of an entry and then loses the answer,
+// as a dropped connection would; the SDK sends the PUT again.
+type lostAnswer struct {
+	next http.RoundTripper
+	lost atomic.Int32
+}
+
+func (l *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err == nil && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/entries/") && l.lost.Add(1) == 1 {
+		resp.Body.Close()
+		return nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return resp, err
+}
+
+// An append whose answer was lost is retried by the SDK, finds its own
+// entry in place (412), and counts it as written: no entry twice (T22).
+func TestS3RetriedAppendIsNotDuplicated(t *testing.T) {
+	s3env(t)
+	g := s3gateway.Start(t)
+	g.Bucket(t, "evidence", false)
+	u, _ := url.Parse(g.URL("evidence", "trail"))
+	lost := &lostAnswer{next: http.DefaultTransport}
+	s, err := trail.OpenS3(context.Background(), u, trail.S3Options{HTTPClient: &http.Client{Transport: lost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	entries, err := trail.Append(context.Background(), s, now, trail.Event{Actor: "alice", Action: "a", Subject: "x"})
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("Append = %d entries, %v", len(entries), err)
+	}
+	if lost.lost.Load() < 2 {
+		t.Fatalf("the SDK sent the PUT %d time(s); the test needs a retry", lost.lost.Load())
+	}
+	n, _, err := s.Head(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("Head = %d, %v; want exactly 1 entry", n, err)
 	}
 }

@@ -16,9 +16,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -134,8 +134,18 @@ func (e *ArtifactMissingError) Error() string {
 	return fmt.Sprintf("%s: there is no artifact %s", e.Store, e.Name)
 }
 
+// ReadOnlyError reports a write to a store opened to read only.
+type ReadOnlyError struct{ Store string }
+
+func (e *ReadOnlyError) Error() string {
+	return fmt.Sprintf("%s: opened to read only; this command does not write to it", e.Store)
+}
+
 // Options for Open.
 type Options struct {
+	// ReadOnly opens an object store without the write probe (read-only
+	// credentials suffice) and refuses writes to it.
+	ReadOnly      bool
 	Base          string // directory that a relative file:// path is taken from
 	RetentionDays int    // Object Lock (object retention) days for object stores
 }
@@ -163,9 +173,9 @@ func Open(ctx context.Context, raw string, opt Options) (Store, error) {
 		}
 		return OpenDir(p)
 	case "s3":
-		return OpenS3(ctx, u, S3Options{RetentionDays: opt.RetentionDays})
+		return OpenS3(ctx, u, S3Options{RetentionDays: opt.RetentionDays, ReadOnly: opt.ReadOnly})
 	case "gs":
-		return OpenGCS(ctx, u, GCSOptions{RetentionDays: opt.RetentionDays})
+		return OpenGCS(ctx, u, GCSOptions{RetentionDays: opt.RetentionDays, ReadOnly: opt.ReadOnly})
 	}
 	return nil, fmt.Errorf("evidence store %q: scheme must be file://, s3:// or gs://", raw)
 }
