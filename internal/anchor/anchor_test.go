@@ -30,6 +30,14 @@ var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 // key makes an ed25519 SSH key: its signer and a registry holding it as id.
 func key(t *testing.T, id string) (sign.Signer, *signers.Registry) {
 	t.Helper()
+	s, reg, _ := keyFiles(t, id)
+	return s, reg
+}
+
+// keyFiles is key, and the directory that holds the private key (named id),
+// keys/id.pub and signers.yaml.
+func keyFiles(t *testing.T, id string) (sign.Signer, *signers.Registry, string) {
+	t.Helper()
 	dir := t.TempDir()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	block, err := ssh.MarshalPrivateKey(priv, id)
@@ -44,6 +52,7 @@ func key(t *testing.T, id string) (sign.Signer, *signers.Registry) {
 	os.WriteFile(filepath.Join(dir, "keys", id+".pub"), pubFile, 0o644)
 	yaml := fmt.Sprintf("version: 1\nsigners:\n  - id: %s\n    roles: [security]\n    keys: [{file: keys/%s.pub, fingerprint: %q, sha256: %q}]\n",
 		id, id, ssh.FingerprintSHA256(sp), signers.FileHash(pubFile))
+	os.WriteFile(filepath.Join(dir, "signers.yaml"), []byte(yaml), 0o644)
 	reg, err := signers.Parse("signers.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +64,7 @@ func key(t *testing.T, id string) (sign.Signer, *signers.Registry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, reg
+	return s, reg, dir
 }
 
 func appendEvent(t *testing.T, s trail.Store, now time.Time, action string, details map[string]any) {

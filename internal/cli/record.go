@@ -372,8 +372,12 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 		return &trail.DamagedError{Store: store.URL(), Report: ix.Report}
 	}
 	delete(a.anchors, store) // what was read back is stale now
+	before := trail.Conflicts()
 	if _, err := trail.Append(a.ctx, store, a.now, rec.events...); err != nil {
 		return err
+	}
+	if lost := trail.Conflicts() - before; lost > 0 {
+		a.info("audit: %d conditional append(s) to %s lost to other writers and retried (contention)", lost, redactURL(store.URL()))
 	}
 	if signer == nil {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -36,7 +37,20 @@ func (e *ClockError) Error() string {
 	return fmt.Sprintf("the clock (%s) is earlier than the newest audit entry (%s)", e.Now.Format(time.RFC3339), e.Last.Format(time.RFC3339))
 }
 
-const maxAttempts = 200
+// maxAttempts bounds the conditional appends one Append tries, and
+// maxBackoff the wait between two: about five seconds of contention at most.
+const (
+	maxAttempts = 64
+	maxBackoff  = 100 * time.Millisecond
+)
+
+// conflicts counts the conditional appends this process lost to another
+// writer.
+var conflicts atomic.Int64
+
+// Conflicts returns how many conditional appends this process lost to
+// another writer and retried: the contention on the store.
+func Conflicts() int64 { return conflicts.Load() }
 
 // lockedAppender is a store that can append under its own lock (a local
 // directory), so that appends never conflict.
@@ -103,7 +117,7 @@ func Append(ctx context.Context, s Store, now time.Time, events ...Event) ([]*au
 	var out []*audit.Entry
 	for attempt := 0; len(events) > 0; attempt++ {
 		if attempt == maxAttempts {
-			return out, fmt.Errorf("%s: gave up after %d conflicting appends", s.URL(), attempt)
+			return out, fmt.Errorf("%s: gave up after %d conditional appends lost to other writers (heavy contention); run the command again", s.URL(), attempt)
 		}
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -120,8 +134,11 @@ func Append(ctx context.Context, s Store, now time.Time, events ...Event) ([]*au
 		out = append(out, entries[:written]...)
 		events = events[written:]
 		if errors.Is(err, ErrConflict) {
-			// Back off a little, with jitter, so racing writers spread out.
-			time.Sleep(time.Duration(rand.IntN(1+min(attempt, 20))) * time.Millisecond)
+			conflicts.Add(1)
+			// Back off exponentially, with full jitter and a cap, so that
+			// racing writers spread out without waiting long.
+			ceiling := min(time.Millisecond<<min(attempt, 7), maxBackoff)
+			time.Sleep(time.Duration(rand.Int64N(int64(ceiling) + 1)))
 			continue
 		}
 		if err != nil {
