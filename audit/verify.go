@@ -2,11 +2,13 @@ package audit
 
 import (
 	"bytes"
-	"encoding/hex"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -80,6 +82,7 @@ func (r *Report) Unanchored() bool { return r.Entries > 0 && r.Latest == nil }
 type Hashes struct {
 	blocks [][]tlog.Hash
 	n      int64
+	edge   [64]tlog.Hash // the newest complete subtree at each level
 }
 
 const hashBlock = 1 << 16
@@ -87,21 +90,36 @@ const hashBlock = 1 << 16
 // Len returns the number of stored hashes.
 func (h *Hashes) Len() int64 { return h.n }
 
-func (h *Hashes) append(add []tlog.Hash) {
-	for _, x := range add {
-		if h.n%hashBlock == 0 {
-			// The first block grows as needed (a small trail stays
-			// small); later blocks are allocated whole.
-			c := hashBlock
-			if h.n == 0 {
-				c = 256
-			}
-			h.blocks = append(h.blocks, make([]tlog.Hash, 0, c))
+func (h *Hashes) push(x tlog.Hash) {
+	if h.n%hashBlock == 0 {
+		// The first block grows as needed (a small trail stays small);
+		// later blocks are allocated whole.
+		c := hashBlock
+		if h.n == 0 {
+			c = 256
 		}
-		b := &h.blocks[len(h.blocks)-1]
-		*b = append(*b, x)
-		h.n++
+		h.blocks = append(h.blocks, make([]tlog.Hash, 0, c))
 	}
+	b := &h.blocks[len(h.blocks)-1]
+	*b = append(*b, x)
+	h.n++
+}
+
+// appendLeaf stores the hashes that leaf n adds to the tree, as
+// tlog.StoredHashesForRecordHash(n, leaf, h) returns them: the leaf hash,
+// then the hash of each subtree that leaf n completes, lowest first. The
+// left half of each such subtree is the newest subtree completed at its
+// level, which edge keeps, so no stored hash is read back.
+func (h *Hashes) appendLeaf(n int64, leaf tlog.Hash) {
+	h.push(leaf)
+	x := leaf
+	level := 0
+	for ; n&1 == 1; n >>= 1 {
+		x = tlog.NodeHash(h.edge[level], x)
+		h.push(x)
+		level++
+	}
+	h.edge[level] = x
 }
 
 // ReadHashes implements tlog.HashReader.
@@ -118,6 +136,8 @@ func (h *Hashes) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 
 // lineInfo is what the parallel pass learns about one line.
 type lineInfo struct {
+	start int // the line is the piece's buf[start:end]
+	end   int
 	chain [32]byte
 	leaf  tlog.Hash
 	seq   int64
@@ -150,12 +170,12 @@ func fields(line []byte, inf *lineInfo) {
 	}
 	copy(inf.time[:], t)
 	// In canonical order "prev" comes right before "seq".
-	j := lastIndex(line, seqKey)
+	j := seqSearch.lastIndex(line)
 	i := j - 64 - 1 - len(prevKey)
 	if j < 0 || i < 0 || line[j-1] != '"' || !bytes.Equal(line[i:i+len(prevKey)], prevKey) {
 		return
 	}
-	if _, err := hex.Decode(inf.prev[:], line[i+len(prevKey):j-1]); err != nil {
+	if !decodePrev(&inf.prev, line[i+len(prevKey):j-1]) {
 		return
 	}
 	k := j + len(seqKey)
@@ -200,19 +220,66 @@ func entryTime(line []byte) []byte {
 // timeDigits are the positions of the digits in an entry's time.
 var timeDigits = [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18}
 
-// lastIndex is bytes.LastIndex for the short keys above, scanning back from
-// the end, where the keys are, byte by byte.
-func lastIndex(s, key []byte) int {
-	last := key[len(key)-1]
-	for i := len(s) - 1; i >= len(key)-1; i-- {
-		if s[i] == last && bytes.Equal(s[i-len(key)+1:i+1], key) {
-			return i - len(key) + 1
+// backward finds the last occurrence of a short key, scanning back from the
+// end, where the keys are. It skips ahead as Horspool's search does: a byte
+// that cannot be the key's first byte moves the window by up to the key's
+// length.
+type backward struct {
+	key   string
+	shift [256]uint8
+}
+
+func newBackward(key string) *backward {
+	b := &backward{key: key}
+	for c := range b.shift {
+		b.shift[c] = uint8(len(key))
+	}
+	// The next window to try puts the byte just examined, the first of
+	// the window that failed, under the nearest equal byte of the key
+	// after its first.
+	for k := len(key) - 1; k >= 1; k-- {
+		b.shift[key[k]] = uint8(k)
+	}
+	return b
+}
+
+// lastIndex is bytes.LastIndex(s, key).
+func (b *backward) lastIndex(s []byte) int {
+	for p := len(s) - len(b.key); p >= 0; p -= int(b.shift[s[p]]) {
+		if s[p] == b.key[0] && string(s[p:p+len(b.key)]) == b.key {
+			return p
 		}
 	}
 	return -1
 }
 
-const chunkSize = 4 << 20
+var seqSearch = newBackward(string(seqKey))
+
+// decodePrev is hex.Decode of the 64 hex digits of a prev, accepting what
+// hex.Decode accepts.
+func decodePrev(dst *[32]byte, src []byte) bool {
+	var bad byte
+	for i := range dst {
+		a, b := unhex[src[2*i]], unhex[src[2*i+1]]
+		bad |= a | b
+		dst[i] = a<<4 | b
+	}
+	return bad < 16
+}
+
+// unhex maps a hex digit to its value and anything else to 0xff.
+var unhex = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	for i, c := range "ABCDEF" {
+		t[c] = byte(10 + i)
+	}
+	return t
+}()
 
 // Verify checks a trail: r yields the entries as lines, checkpoints are the
 // stored checkpoints (any order). It returns a report; the error is for I/O
@@ -237,6 +304,18 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 	bySize := map[int64][]*SignedCheckpoint{}
 	for _, c := range cps {
 		bySize[c.Size] = append(bySize[c.Size], c)
+	}
+	// The sizes at which to check the tree, in order.
+	var checks []int64
+	for size := range bySize {
+		checks = append(checks, size)
+	}
+	if opt.Trusted != nil && bySize[opt.Trusted.Size] == nil {
+		checks = append(checks, opt.Trusted.Size)
+	}
+	slices.Sort(checks)
+	for len(checks) > 0 && checks[0] <= 0 {
+		checks = checks[1:]
 	}
 	var prevTime [timeLen]byte // of the previous entry
 	stored := &Hashes{}
@@ -289,73 +368,71 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 		}
 	}
 
-	chunks := make(chan *chunk, 2)
-	errc := make(chan error, 1)
-	quit := make(chan struct{})
-	defer close(quit)
-	go produce(r, workers, chunks, errc, quit)
-	var tail []byte
-	for c := range chunks {
-		<-c.ready
+	p := startPipeline(r, workers)
+	defer p.stop()
+	tornTail := 0
+	for c := range p.out {
+		c.wg.Wait()
 		if c.tooLong {
 			fail(n, "entry %d is longer than %d bytes", n, MaxEntrySize)
 			continue
 		}
-		tail = c.tail
-		for i, l := range c.lines {
-			inf := &c.infos[i]
-			if n == 0 {
-				rep.Origin = Origin(l)
-			}
-			if pendingBreak >= 0 {
-				// The chain broke between entries n-2 and n-1. If entry
-				// n-1 still chains to this one, entry n-1 is intact and
-				// entry n-2 was changed; otherwise entry n-1 itself was.
-				if inf.ok && inf.prev == prevChain {
-					fail(n-2, "entry %d was changed: its hash no longer matches the prev recorded by entry %d", n-2, n-1)
-				} else {
-					fail(n-1, "entry %d was changed: it does not chain to entry %d", n-1, n-2)
+		tornTail = c.tail
+		for pi := range c.pieces {
+			pc := &c.pieces[pi]
+			for i := range pc.infos {
+				inf := &pc.infos[i]
+				if n == 0 {
+					rep.Origin = Origin(pc.buf[inf.start:inf.end])
 				}
-				pendingBreak = -1
-			}
-			switch {
-			case len(l) > MaxEntrySize:
-				fail(n, "entry %d is longer than %d bytes", n, MaxEntrySize)
-			case !inf.ok:
-				fail(n, "entry %d is malformed", n)
-			case inf.seq != n:
-				fail(n, "entry %d carries seq %d (an entry was deleted, inserted or reordered)", n, inf.seq)
-			case inf.prev != prevChain && rep.Problem == "":
-				pendingBreak = n
-			case n > 0 && bytes.Compare(inf.time[:], prevTime[:]) < 0:
-				fail(n, "entry %d is dated before entry %d (%s < %s): entries were reordered or rewritten", n, n-1, inf.time[:], prevTime[:])
-			}
-			prevTime = inf.time
-			prevChain = inf.chain
-			add, err := tlog.StoredHashesForRecordHash(n, inf.leaf, stored)
-			if err != nil {
-				return rep, err
-			}
-			stored.append(add)
-			n++
-			if _, ok := bySize[n]; ok || (opt.Trusted != nil && opt.Trusted.Size == n) {
-				checkAt(n)
+				if pendingBreak >= 0 {
+					// The chain broke between entries n-2 and n-1. If
+					// entry n-1 still chains to this one, entry n-1 is
+					// intact and entry n-2 was changed; otherwise entry
+					// n-1 itself was.
+					if inf.ok && inf.prev == prevChain {
+						fail(n-2, "entry %d was changed: its hash no longer matches the prev recorded by entry %d", n-2, n-1)
+					} else {
+						fail(n-1, "entry %d was changed: it does not chain to entry %d", n-1, n-2)
+					}
+					pendingBreak = -1
+				}
+				switch {
+				case inf.end-inf.start > MaxEntrySize:
+					fail(n, "entry %d is longer than %d bytes", n, MaxEntrySize)
+				case !inf.ok:
+					fail(n, "entry %d is malformed", n)
+				case inf.seq != n:
+					fail(n, "entry %d carries seq %d (an entry was deleted, inserted or reordered)", n, inf.seq)
+				case inf.prev != prevChain && rep.Problem == "":
+					pendingBreak = n
+				case n > 0 && bytes.Compare(inf.time[:], prevTime[:]) < 0:
+					fail(n, "entry %d is dated before entry %d (%s < %s): entries were reordered or rewritten", n, n-1, inf.time[:], prevTime[:])
+				}
+				prevTime = inf.time
+				prevChain = inf.chain
+				stored.appendLeaf(n, inf.leaf)
+				n++
+				if len(checks) > 0 && checks[0] == n {
+					checkAt(n)
+					checks = checks[1:]
+				}
 			}
 		}
+		p.release(c)
 	}
 	select {
-	case err := <-errc:
+	case err := <-p.errc:
 		return rep, err
 	default:
 	}
 	rep.Entries = n
-	buf := tail
 	if pendingBreak >= 0 {
 		fail(pendingBreak-1, "entry %d was changed, or the prev that entry %d records was: they no longer chain", pendingBreak-1, pendingBreak)
 	}
-	if len(buf) > 0 {
-		rep.TornTail = int64(len(buf))
-		fail(n, "torn tail: %d bytes after entry %d do not end a line (an append was interrupted); run `groundzero audit repair`", len(buf), n-1)
+	if tornTail > 0 {
+		rep.TornTail = int64(tornTail)
+		fail(n, "torn tail: %d bytes after entry %d do not end a line (an append was interrupted); run `groundzero audit repair`", tornTail, n-1)
 	}
 	for _, c := range cps {
 		if c.Size > n {
@@ -386,37 +463,135 @@ func Verify(r io.Reader, checkpoints []*SignedCheckpoint, opt Options) (*Report,
 	return rep, nil
 }
 
-// chunk is a run of complete lines read from the trail, hashed in the
-// background while the previous chunk is checked in order.
+// Verify reads the entries in chunks of complete lines and cuts each chunk
+// into pieces, which a pool of workers hashes while the next chunk is read
+// and the previous one is checked in order. Chunks are reused, so a trail of
+// any length is verified in a few chunks of memory.
+const (
+	chunkSize = 4 << 20
+	pieceSize = 256 << 10
+	maxChunks = 4 // being read, hashed and checked
+)
+
+// chunk is a run of complete lines read from the trail.
 type chunk struct {
-	lines   [][]byte
-	infos   []lineInfo
-	ready   chan struct{} // closed when infos are filled
-	tail    []byte        // at the end of input: bytes after the last newline
-	tooLong bool          // a line longer than MaxEntrySize without a newline
+	buf     []byte
+	pieces  []piece
+	wg      sync.WaitGroup // done when every piece is hashed
+	tail    int            // at the end of input: bytes after the last newline
+	tooLong bool           // a line longer than MaxEntrySize without a newline
 }
 
-// produce reads r in growing chunks of complete lines and starts hashing each;
-// it sends them in order and closes out at the end.
-func produce(r io.Reader, workers int, out chan<- *chunk, errc chan<- error, quit <-chan struct{}) {
-	defer close(out)
-	send := func(c *chunk) bool {
+// piece is the part of a chunk one worker hashes: complete lines, and what
+// the worker learns about each.
+type piece struct {
+	buf   []byte
+	infos []lineInfo
+	wg    *sync.WaitGroup
+}
+
+// pipeline connects the reader, the workers and Verify.
+type pipeline struct {
+	out  chan *chunk // in order
+	work chan *piece
+	free chan *chunk // released chunks, for reuse
+	errc chan error
+	quit chan struct{}
+	made int // chunks in existence, counted by the reader
+}
+
+func startPipeline(r io.Reader, workers int) *pipeline {
+	p := &pipeline{
+		out:  make(chan *chunk, maxChunks),
+		work: make(chan *piece, 64),
+		free: make(chan *chunk, maxChunks),
+		errc: make(chan error, 1),
+		quit: make(chan struct{}),
+	}
+	for range workers {
+		go p.hash()
+	}
+	go p.read(r)
+	return p
+}
+
+// stop ends the reader and the workers once Verify no longer reads.
+func (p *pipeline) stop() { close(p.quit) }
+
+// release hands a checked chunk back to the reader.
+func (p *pipeline) release(c *chunk) {
+	select {
+	case p.free <- c:
+	default:
+	}
+}
+
+// chunk returns a chunk whose buffer holds n bytes, reusing a released one
+// when it is large enough.
+func (p *pipeline) chunk(n int) (*chunk, bool) {
+	for {
+		var c *chunk
+		if p.made < maxChunks {
+			select {
+			case c = <-p.free:
+			default:
+				p.made++
+				return &chunk{buf: make([]byte, n)}, true
+			}
+		} else {
+			select {
+			case c = <-p.free:
+			case <-p.quit:
+				return nil, false
+			}
+		}
+		if cap(c.buf) >= n {
+			c.buf = c.buf[:n]
+			return c, true
+		}
+		p.made-- // smaller than the chunks read now: let it go
+	}
+}
+
+// send passes a chunk and its pieces on; false when Verify has stopped.
+func (p *pipeline) send(c *chunk) bool {
+	c.wg.Add(len(c.pieces))
+	for i := range c.pieces {
 		select {
-		case out <- c:
-			return true
-		case <-quit:
+		case p.work <- &c.pieces[i]:
+		case <-p.quit:
 			return false
 		}
+	}
+	select {
+	case p.out <- c:
+		return true
+	case <-p.quit:
+		return false
+	}
+}
+
+// read reads r in growing chunks of complete lines, sends them in order and
+// closes out at the end.
+func (p *pipeline) read(r io.Reader) {
+	defer close(p.out)
+	defer close(p.work)
+	end := func(tail int, tooLong bool) {
+		p.send(&chunk{tail: tail, tooLong: tooLong})
 	}
 	size := 64 << 10 // start small: a short trail costs little
 	var carry []byte
 	for {
-		buf := make([]byte, len(carry), max(size, len(carry)+64<<10))
+		c, ok := p.chunk(max(size, len(carry)+64<<10))
+		if !ok {
+			return
+		}
+		buf := c.buf
 		copy(buf, carry)
-		m, err := io.ReadFull(r, buf[len(carry):cap(buf)])
+		m, err := io.ReadFull(r, buf[len(carry):])
 		eof := err == io.EOF || err == io.ErrUnexpectedEOF
 		if err != nil && !eof {
-			errc <- err
+			p.errc <- err
 			return
 		}
 		buf = buf[:len(carry)+m]
@@ -424,75 +599,88 @@ func produce(r io.Reader, workers int, out chan<- *chunk, errc chan<- error, qui
 		if last < 0 {
 			switch {
 			case eof:
-				c := &chunk{tail: buf, ready: make(chan struct{})}
-				close(c.ready)
-				send(c)
+				end(len(buf), false)
 				return
 			case len(buf) > MaxEntrySize:
-				c := &chunk{tooLong: true, ready: make(chan struct{})}
-				close(c.ready)
-				send(c)
+				end(0, true)
 				return
 			}
-			carry = buf
+			carry = append(carry[:0], buf...)
+			p.release(c)
 			size *= 2
 			continue
 		}
-		carry = append([]byte(nil), buf[last+1:]...)
-		complete := buf[:last+1]
-		c := &chunk{ready: make(chan struct{})}
-		for len(complete) > 0 {
-			i := bytes.IndexByte(complete, '\n')
-			c.lines = append(c.lines, complete[:i])
-			complete = complete[i+1:]
-		}
-		c.infos = make([]lineInfo, len(c.lines))
-		go func() {
-			parallel(workers, len(c.lines), func(i int) {
-				l := c.lines[i]
-				inf := &c.infos[i]
-				inf.chain = ChainHash(l)
-				inf.leaf = LeafHash(l)
-				fields(l, inf)
-			})
-			close(c.ready)
-		}()
-		if !send(c) {
+		carry = append(carry[:0], buf[last+1:]...)
+		c.split(buf[:last+1])
+		if !p.send(c) {
 			return
 		}
 		if size < chunkSize {
 			size *= 2
 		}
 		if eof {
-			t := &chunk{tail: carry, ready: make(chan struct{})}
-			close(t.ready)
-			send(t)
+			end(len(carry), false)
 			return
 		}
 	}
 }
 
-// parallel runs f(0..n-1) on up to workers goroutines, in contiguous ranges.
-func parallel(workers, n int, f func(int)) {
-	if workers <= 1 || n < 256 {
-		for i := 0; i < n; i++ {
-			f(i)
+// split cuts lines, which ends with a newline, into pieces of about
+// pieceSize.
+func (c *chunk) split(lines []byte) {
+	k := 0
+	for len(lines) > 0 {
+		n := len(lines)
+		if n > pieceSize {
+			n = pieceSize + bytes.IndexByte(lines[pieceSize:], '\n') + 1
 		}
-		return
+		if k == len(c.pieces) {
+			c.pieces = append(c.pieces, piece{})
+		}
+		c.pieces[k].buf = lines[:n]
+		c.pieces[k].wg = &c.wg
+		k++
+		lines = lines[n:]
 	}
-	var wg sync.WaitGroup
-	per := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += per {
-		hi := min(lo+per, n)
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				f(i)
-			}
-		}(lo, hi)
+	c.pieces = c.pieces[:k]
+}
+
+// hash is a worker: it hashes pieces until the reader is done.
+func (p *pipeline) hash() {
+	d := sha256.New()
+	for pc := range p.work {
+		select {
+		case <-p.quit:
+		default:
+			pc.hash(d)
+		}
+		pc.wg.Done()
 	}
-	wg.Wait()
+}
+
+var leafPrefix = []byte{0x00}
+
+// hash fills in the infos of the piece's lines: chain hash, leaf hash (as
+// LeafHash, with d reused) and the fields Verify checks.
+func (pc *piece) hash(d hash.Hash) {
+	b := pc.buf
+	if want := len(b) / 256; cap(pc.infos) < want {
+		pc.infos = make([]lineInfo, 0, want) // entries are about 300 bytes
+	}
+	pc.infos = pc.infos[:0]
+	for start := 0; start < len(b); {
+		end := start + bytes.IndexByte(b[start:], '\n')
+		l := b[start:end]
+		pc.infos = append(pc.infos, lineInfo{start: start, end: end})
+		inf := &pc.infos[len(pc.infos)-1]
+		inf.chain = sha256.Sum256(l)
+		d.Reset()
+		d.Write(leafPrefix)
+		d.Write(l)
+		d.Sum(inf.leaf[:0])
+		fields(l, inf)
+		start = end + 1
+	}
 }
 
 // ErrNotCovered reports a proof request past the checkpoint.

@@ -95,6 +95,9 @@ type Index struct {
 
 	registry []Seen  // every registry record, oldest first
 	state    *State // the trail as read, to extend the next checkpoint from
+	// confirm reads an entry, to check a witness that a state claims
+	// against the entry itself (nil when the index came from the entries).
+	confirm func(seq int64) ([]byte, error)
 }
 
 // Covered is the number of entries a trusted checkpoint covers.
@@ -126,10 +129,30 @@ func (ix *Index) Witness(version int, sha256 string) (time.Time, bool) {
 			break
 		}
 		if s.Version == version && s.SHA256 == sha256 {
-			return s.Time, true
+			return s.Time, ix.confirmed(s)
 		}
 	}
 	return time.Time{}, false
+}
+
+// confirmed checks a witness that a state claims against its entry: a
+// witness time relaxes a check, so it must not rest on a checkpoint
+// signer's word alone. Entries are written once, so the entry at that seq
+// says what was recorded.
+func (ix *Index) confirmed(s Seen) bool {
+	if ix.confirm == nil {
+		return true // read from the entries themselves
+	}
+	line, err := ix.confirm(s.Seq)
+	if err != nil {
+		return false
+	}
+	e, err := audit.ParseEntry(line)
+	if err != nil || e.Seq != s.Seq || e.Action != RegistrySeen {
+		return false
+	}
+	got, ok := seenOf(e)
+	return ok && got.Version == s.Version && got.SHA256 == s.SHA256 && got.Time.Equal(s.Time)
 }
 
 // UsedSeq returns the seq of the entry that consumed nonce, or -1.
@@ -158,8 +181,9 @@ func Read(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, authoritat
 		return ReadFull(ctx, s, cfg, authoritative)
 	}
 	ix := fromState(s, t.state, authoritative)
+	ix.confirm = func(seq int64) ([]byte, error) { return s.Entry(ctx, seq) }
 	cur := t.state.clone()
-	br, c, err := cur.openAfter(ctx, s)
+	br, c, err := cur.openAfter(ctx, s, false)
 	var torn int64
 	if err == nil {
 		torn, err = cur.extendFrom(br, ix.addEntry)

@@ -315,9 +315,18 @@ func (e *TruncatedError) Error() string {
 // openAfter opens the entries after those the state sums up. It reads the
 // state's last entry too, which must be there and be the one the state
 // names: a trail cut short or rewritten at its end is found at once.
-func (st *State) openAfter(ctx context.Context, s trail.Store) (*bufio.Reader, io.Closer, error) {
+// byKey reads object storage one entry at a time by key, with no listing
+// and no check of older versions: for a writer, after the anchor read
+// checked them.
+func (st *State) openAfter(ctx context.Context, s trail.Store, byKey bool) (*bufio.Reader, io.Closer, error) {
 	first := max(st.Size-1, 0)
-	r, err := s.EntriesFrom(ctx, first)
+	var r io.ReadCloser
+	var err error
+	if _, object := s.(interface{ Versioned() bool }); byKey && object {
+		r, err = entriesByKey(ctx, s, first)
+	} else {
+		r, err = s.EntriesFrom(ctx, first)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -338,6 +347,24 @@ func (st *State) openAfter(ctx context.Context, s trail.Store) (*bufio.Reader, i
 		return nil, nil, &ChainError{first, "is not the entry the trusted checkpoint's state names (it was changed)"}
 	}
 	return br, r, nil
+}
+
+// entriesByKey reads the entries from first on, one object at a time, until
+// one is missing.
+func entriesByKey(ctx context.Context, s trail.Store, first int64) (io.ReadCloser, error) {
+	var buf bytes.Buffer
+	for seq := first; ; seq++ {
+		line, err := s.Entry(ctx, seq)
+		var missing *trail.EntryMissingError
+		if errors.As(err, &missing) {
+			return io.NopCloser(&buf), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+	}
 }
 
 // extendFrom reads entry lines from br and adds them, stopping at the first
@@ -429,6 +456,12 @@ const maxBundles = 64
 // or nil. The reasons bundles were set aside are returned too.
 func newestTrusted(ctx context.Context, s trail.Store, cfg trail.VerifyConfig) (*trusted, []audit.IgnoredCheckpoint, error) {
 	var ignored []audit.IgnoredCheckpoint
+	origin := ""
+	if line, err := s.Entry(ctx, 0); err == nil {
+		origin = audit.Origin(line)
+	} else if !errors.As(err, new(*trail.EntryMissingError)) {
+		return nil, nil, err
+	}
 	after, limit := "", 1
 	for tried := 0; tried < maxBundles; {
 		page, err := s.States(ctx, after, limit)
@@ -438,6 +471,12 @@ func newestTrusted(ctx context.Context, s trail.Store, cfg trail.VerifyConfig) (
 		for _, ss := range page {
 			tried++
 			t, err := openBundle(ss, cfg)
+			if err == nil && origin != "" && t.state.Origin != origin {
+				// A trusted signer's bundle of another trail (an
+				// export, say) sums up nothing here. With no entry 0
+				// at all, the bundle stands, and shows the trail cut.
+				err = fmt.Errorf("%s: a bundle of trail %s, not of this trail (%s)", ss.Name, t.state.Origin, origin)
+			}
 			if err == nil {
 				return t, ignored, nil
 			}
@@ -462,7 +501,7 @@ func MakeCheckpoint(ctx context.Context, s trail.Store, now time.Time, ix *Index
 	if ix != nil && ix.state != nil && ix.Store == s.URL() {
 		st = ix.state.clone()
 	}
-	br, c, err := st.openAfter(ctx, s)
+	br, c, err := st.openAfter(ctx, s, st.Size > 0)
 	var torn int64
 	if err == nil {
 		torn, err = st.extendFrom(br, nil)

@@ -323,3 +323,69 @@ func TestReadFindsTruncationBelowTheState(t *testing.T) {
 		}
 	}
 }
+
+// A witness time relaxes a check, so one that a state claims is checked
+// against the entry it names: a checkpoint signer who backdates a registry
+// version in the state does not make it witnessed then.
+func TestWitnessFromStateIsConfirmedByItsEntry(t *testing.T) {
+	alice, reg := key(t, "alice")
+	d, _ := trail.OpenDir(t.TempDir())
+	appendEvent(t, d, t0.Add(time.Hour), RegistrySeen, map[string]any{"version": 2, "sha256": hashB})
+	cfg := trail.VerifyConfig{Registry: reg, Now: t0.Add(2 * time.Hour)}
+	stateCheckpoint(t, d, alice, t0.Add(time.Hour), nil)
+	ix, err := Read(context.Background(), d, cfg, false)
+	if err != nil || !ix.Report.OK() {
+		t.Fatal(err, ix.Report.Problem)
+	}
+	if at, ok := ix.Witness(2, hashB); !ok || !at.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("Witness = %v, %v; want the entry's time", at, ok)
+	}
+	// The same trail, checkpointed by a signer who moved the witness an
+	// hour back.
+	cp, st, err := MakeCheckpoint(context.Background(), d, t0.Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Registry[0].Time = t0.Format(time.RFC3339)
+	cp.State, _ = st.Hash()
+	cp.Time = cp.Time.Add(time.Second) // a newer bundle than the honest one
+	sig, _ := alice.Sign(context.Background(), cp.Marshal(), audit.CheckpointNamespace)
+	if err := StoreSigned(context.Background(), d, cp, st, []*signature.Signature{sig}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bundles(t, d) {
+		os.Remove(filepath.Join(d.Path(), b.Name)) // keep only the forged one
+		if strings.Contains(string(b.Data), t0.Format(time.RFC3339)) {
+			plant(t, d, 1, b.Data)
+		}
+	}
+	ix, err = Read(context.Background(), d, cfg, false)
+	if err != nil || !ix.Report.OK() {
+		t.Fatal(err, ix.Report.Problem)
+	}
+	if at, ok := ix.Witness(2, hashB); ok {
+		t.Fatalf("Witness = %v, true from a backdated state; want false", at)
+	}
+}
+
+// A bundle of another trail (an exported copy under another origin, say)
+// is set aside, not taken for this trail's.
+func TestBundleOfAnotherTrailIsSetAside(t *testing.T) {
+	alice, reg := key(t, "alice")
+	a, _ := trail.OpenDir(t.TempDir())
+	b, _ := trail.OpenDir(t.TempDir())
+	appendEvent(t, a, t0, "gate", map[string]any{"trail": "a"})
+	stateCheckpoint(t, a, alice, t0, nil)
+	for i := 0; i < 5; i++ {
+		appendEvent(t, b, t0, "gate", map[string]any{"trail": "b", "i": i})
+	}
+	stateCheckpoint(t, b, alice, t0, nil)
+	plant(t, a, 5, bundles(t, b)[0].Data)
+	ix, err := Read(context.Background(), a, trail.VerifyConfig{Registry: reg, Now: t0}, false)
+	if err != nil || !ix.Report.OK() || ix.Covered() != 1 {
+		t.Fatalf("Read = %v, %q, covered %d; want OK from a's own bundle", err, ix.Report.Problem, ix.Covered())
+	}
+	if len(ix.Report.Ignored) != 1 || !strings.Contains(ix.Report.Ignored[0].Reason, "not of this trail") {
+		t.Errorf("ignored = %v", ix.Report.Ignored)
+	}
+}

@@ -493,3 +493,26 @@ func (d *Dir) States(ctx context.Context, after string, limit int) ([]StoredStat
 	}
 	return out, nil
 }
+
+// Entry finds entry seq by reading the segment from the start: a local
+// store keeps no index.
+func (d *Dir) Entry(ctx context.Context, seq int64) ([]byte, error) {
+	var found []byte
+	n := int64(0)
+	errStop := errors.New("found")
+	err := Scan(ctx, d, nil, func(line []byte) error {
+		if n == seq {
+			found = append([]byte(nil), line...)
+			return errStop
+		}
+		n++
+		return nil
+	})
+	if found != nil {
+		return found, nil
+	}
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, err
+	}
+	return nil, &EntryMissingError{Store: d.URL(), Seq: seq}
+}

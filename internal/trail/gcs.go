@@ -431,6 +431,19 @@ func (g *GCS) Append(ctx context.Context, first int64, prevLast []byte, lines []
 	return len(lines), nil
 }
 
+// Entry reads one entry object's live generation, with no listing.
+func (g *GCS) Entry(ctx context.Context, seq int64) ([]byte, error) {
+	key := g.key("entries", entryKey(seq))
+	data, err := g.get(ctx, key, 0, audit.MaxEntrySize+1)
+	if errors.Is(err, storage.ErrObjectNotExist) {
+		return nil, &EntryMissingError{Store: g.raw, Seq: seq}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(data, []byte("\n")), nil
+}
+
 // wroteIt reports whether the object at key holds exactly body: a write
 // the client retried after a lost answer finds its own first attempt there,
 // and must not be taken for another writer's entry.

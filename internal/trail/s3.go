@@ -496,6 +496,11 @@ func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
 		}
 		known = hint
 	}
+	if known > 0 {
+		if n, last, ok, err := s.headByProbe(ctx, known); err != nil || ok {
+			return n, last, err
+		}
+	}
 	first := max(known-1, 0)
 	objs, err := s.entries(ctx, first, true)
 	if err != nil {
@@ -517,6 +522,42 @@ func (s *S3) Head(ctx context.Context) (int64, []byte, error) {
 	s.known = max(s.known, n)
 	s.mu.Unlock()
 	return n, bytes.TrimSuffix(last, []byte("\n")), nil
+}
+
+// maxProbe bounds the objects headByProbe asks for one at a time before a
+// listing is the cheaper way.
+const maxProbe = 64
+
+// headByProbe finds the end of the trail from known (entry known-1 exists)
+// by asking for the next objects one by one, with no listing: a store may
+// list in time that grows with the directory, where a HEAD does not. ok is
+// false when a listing must decide (a long way to the end, or entry n-1 not
+// readable).
+func (s *S3) headByProbe(ctx context.Context, known int64) (n int64, last []byte, ok bool, err error) {
+	n = known
+	for ; n < known+maxProbe; n++ {
+		found, err := s.exists(ctx, s.key("entries", entryKey(n)))
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if !found {
+			break
+		}
+	}
+	if n == known+maxProbe {
+		return 0, nil, false, nil
+	}
+	data, err := s.get(ctx, s.key("entries", entryKey(n-1)), "", audit.MaxEntrySize+1)
+	if isNotFound(err) {
+		return 0, nil, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, err
+	}
+	s.mu.Lock()
+	s.known = max(s.known, n)
+	s.mu.Unlock()
+	return n, bytes.TrimSuffix(data, []byte("\n")), true, nil
 }
 
 // Append writes one object per line with If-None-Match: *.
@@ -648,6 +689,19 @@ func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 		out = append(out, sc)
 	}
 	return out, nil
+}
+
+// Entry reads one entry object's current version, with no listing.
+func (s *S3) Entry(ctx context.Context, seq int64) ([]byte, error) {
+	key := s.key("entries", entryKey(seq))
+	data, err := s.get(ctx, key, "", audit.MaxEntrySize+1)
+	if isNotFound(err) {
+		return nil, &EntryMissingError{Store: s.raw, Seq: seq}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(data, []byte("\n")), nil
 }
 
 // wroteIt reports whether the object at key holds exactly body: a write

@@ -89,6 +89,10 @@ type Store interface {
 	// EntriesFrom streams the entry lines from seq first on, as Entries
 	// does. Its cost grows with the entries after first, not before.
 	EntriesFrom(ctx context.Context, first int64) (io.ReadCloser, error)
+	// Entry reads the line of entry seq (without its newline), or returns
+	// an *EntryMissingError. On object storage it reads the object's
+	// current version, with no listing and no check of older versions.
+	Entry(ctx context.Context, seq int64) ([]byte, error)
 	// PutCheckpoint stores a checkpoint of the given size and its
 	// signature files. Storing the same checkpoint again is not an error.
 	PutCheckpoint(ctx context.Context, size int64, body []byte, sigs map[string][]byte) error
@@ -132,6 +136,16 @@ type ArtifactMissingError struct{ Store, Name string }
 
 func (e *ArtifactMissingError) Error() string {
 	return fmt.Sprintf("%s: there is no artifact %s", e.Store, e.Name)
+}
+
+// EntryMissingError reports an entry that is not in the store.
+type EntryMissingError struct {
+	Store string
+	Seq   int64
+}
+
+func (e *EntryMissingError) Error() string {
+	return fmt.Sprintf("%s: there is no entry %d", e.Store, e.Seq)
 }
 
 // ReadOnlyError reports a write to a store opened to read only.
