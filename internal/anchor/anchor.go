@@ -93,7 +93,7 @@ type Index struct {
 	// Clock is set when the clock is earlier than the newest entry.
 	Clock *trail.ClockError
 
-	registry []Seen  // every registry record, oldest first
+	registry []Seen // every registry record, oldest first
 	state    *State // the trail as read, to extend the next checkpoint from
 	// confirm reads an entry, to check a witness that a state claims
 	// against the entry itself (nil when the index came from the entries).

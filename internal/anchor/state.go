@@ -322,9 +322,21 @@ func (st *State) openAfter(ctx context.Context, s trail.Store, byKey bool) (*buf
 	first := max(st.Size-1, 0)
 	var r io.ReadCloser
 	var err error
-	if _, object := s.(interface{ Versioned() bool }); byKey && object {
-		r, err = entriesByKey(ctx, s, first)
-	} else {
+	_, object := s.(interface{ Versioned() bool })
+	_, tailByKey := s.(interface{ TailByKey() bool })
+	switch {
+	case byKey && object:
+		r, _, err = entriesByKey(ctx, s, first)
+	case tailByKey && st.Size > 0:
+		// Most often nothing follows the state: its last entry, and a
+		// miss after it, are two reads. Entries that follow are read
+		// again with a listing of every version (T34).
+		var n int
+		if r, n, err = entriesByKey(ctx, s, first); err == nil && n > 1 {
+			r.Close()
+			r, err = s.EntriesFrom(ctx, first)
+		}
+	default:
 		r, err = s.EntriesFrom(ctx, first)
 	}
 	if err != nil {
@@ -350,17 +362,17 @@ func (st *State) openAfter(ctx context.Context, s trail.Store, byKey bool) (*buf
 }
 
 // entriesByKey reads the entries from first on, one object at a time, until
-// one is missing.
-func entriesByKey(ctx context.Context, s trail.Store, first int64) (io.ReadCloser, error) {
+// one is missing, and says how many it read.
+func entriesByKey(ctx context.Context, s trail.Store, first int64) (io.ReadCloser, int, error) {
 	var buf bytes.Buffer
 	for seq := first; ; seq++ {
 		line, err := s.Entry(ctx, seq)
 		var missing *trail.EntryMissingError
 		if errors.As(err, &missing) {
-			return io.NopCloser(&buf), nil
+			return io.NopCloser(&buf), int(seq - first), nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		buf.Write(line)
 		buf.WriteByte('\n')
@@ -542,22 +554,13 @@ func StoreSigned(ctx context.Context, s trail.Store, cp *audit.Checkpoint, st *S
 	if err := trail.StoreSigned(ctx, s, cp, sigs); err != nil {
 		return err
 	}
+	files, err := trail.SignatureFiles(sigs)
+	if err != nil {
+		return err
+	}
 	b := Bundle{Checkpoint: string(cp.Marshal()), Signatures: map[string]string{}}
-	for _, scheme := range []signature.Scheme{signature.OpenPGP, signature.SSH} {
-		var these []*signature.Signature
-		for _, sg := range sigs {
-			if sg.Scheme == scheme {
-				these = append(these, sg)
-			}
-		}
-		if len(these) == 0 {
-			continue
-		}
-		data, err := signature.Format(these)
-		if err != nil {
-			return err
-		}
-		b.Signatures[scheme.Ext()] = string(data)
+	for ext, data := range files {
+		b.Signatures[ext] = string(data)
 	}
 	state, err := st.Marshal()
 	if err != nil {

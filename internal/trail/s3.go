@@ -691,10 +691,16 @@ func (s *S3) Checkpoints(ctx context.Context) ([]StoredCheckpoint, error) {
 	return out, nil
 }
 
-// Entry reads one entry object's current version, with no listing.
+// Entry reads one entry object's current version, with no listing. An
+// entry hidden by a delete marker is a *TamperError: S3 says so in the
+// answer to the read.
 func (s *S3) Entry(ctx context.Context, seq int64) ([]byte, error) {
 	key := s.key("entries", entryKey(seq))
 	data, err := s.get(ctx, key, "", audit.MaxEntrySize+1)
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil && re.Response.Header.Get("x-amz-delete-marker") == "true" {
+		return nil, &TamperError{Store: s.raw, Key: key, Reason: "is hidden by a delete marker (it was deleted)"}
+	}
 	if isNotFound(err) {
 		return nil, &EntryMissingError{Store: s.raw, Seq: seq}
 	}
@@ -703,6 +709,10 @@ func (s *S3) Entry(ctx context.Context, seq int64) ([]byte, error) {
 	}
 	return bytes.TrimSuffix(data, []byte("\n")), nil
 }
+
+// TailByKey says that reading a few entries by key, which shows a delete
+// marker, costs less than a listing here.
+func (s *S3) TailByKey() bool { return true }
 
 // wroteIt reports whether the object at key holds exactly body: a write
 // the SDK retried after a lost answer finds its own first attempt there,

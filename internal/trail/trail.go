@@ -186,6 +186,16 @@ func MakeCheckpoint(ctx context.Context, s Store, now time.Time) (*audit.Checkpo
 
 // StoreSigned stores a checkpoint with its signatures.
 func StoreSigned(ctx context.Context, s Store, cp *audit.Checkpoint, sigs []*signature.Signature) error {
+	files, err := SignatureFiles(sigs)
+	if err != nil {
+		return err
+	}
+	return s.PutCheckpoint(ctx, cp.Size, cp.Marshal(), files)
+}
+
+// SignatureFiles formats signatures as the files beside what they sign:
+// ".asc" for OpenPGP, ".sig" for SSH.
+func SignatureFiles(sigs []*signature.Signature) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	for _, scheme := range []signature.Scheme{signature.OpenPGP, signature.SSH} {
 		var these []*signature.Signature
@@ -199,11 +209,11 @@ func StoreSigned(ctx context.Context, s Store, cp *audit.Checkpoint, sigs []*sig
 		}
 		data, err := signature.Format(these)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		files[scheme.Ext()] = data
 	}
-	return s.PutCheckpoint(ctx, cp.Size, cp.Marshal(), files)
+	return files, nil
 }
 
 // VerifyConfig says how to judge a trail.
