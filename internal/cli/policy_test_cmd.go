@@ -25,7 +25,11 @@ func (a *app) policyTestCmd() *cobra.Command {
 			}
 			paths, _ := filepath.Glob(filepath.Join(r.Abs(repo.RegoDir), "*.rego"))
 			if len(paths) == 0 {
-				return usage(errors.New("no Rego files in governance/rego/"), "write custom rules and their *_test.rego tests there")
+				// Nothing to test is not a failure: the built-in rules are
+				// tested with groundzero itself.
+				fmt.Fprintln(a.stdout, "0 passed, 0 failed")
+				a.info("no custom rules in governance/rego/: nothing to test")
+				return nil
 			}
 			mods := map[string]*ast.Module{}
 			for _, p := range paths {

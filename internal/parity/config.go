@@ -38,8 +38,12 @@ package parity
 // managed resource's type, name and top-level attributes whose values are
 // literals: no references and no function calls, in templates either.
 // An attribute that is not a literal is unknown here and left to the plan
-// check, and an override that sets an attribute to something that is not a
-// literal makes it unknown. Nested blocks of resources are not read; in JSON
+// check: no rule reports it on the configuration (a tag, name or region that
+// the plan knows, or reports as unknown until apply). An override that sets
+// an attribute to something that is not a literal makes it unknown. A
+// literal null is absent. A resource with a provider argument uses an
+// aliased configuration, which is not read: its region and default tags are
+// left to the plan check too. Nested blocks of resources are not read; in JSON
 // syntax, which has no schema to tell a nested block from an object, a
 // nested block other than lifecycle, connection, provisioner and dynamic
 // reads as an object attribute. Aliased provider configurations, data
@@ -50,6 +54,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -319,8 +324,11 @@ func bodyAttrs(body hcl.Body, nested *hcl.BodySchema) (map[string]attr, hcl.Bloc
 // staticValue evaluates an expression that needs no context.
 func staticValue(expr hcl.Expression) attr {
 	v, diags := expr.Value(staticCtx)
-	if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+	if diags.HasErrors() || !v.IsWhollyKnown() {
 		return attr{}
+	}
+	if v.IsNull() {
+		return attr{known: true}
 	}
 	g, ok := ctyToGo(v)
 	return attr{value: g, known: ok}
@@ -352,7 +360,7 @@ func FromConfig(dir string) (*Input, error) {
 	parser := hclparse.NewParser()
 	in := &Input{Source: "config", Backend: "local"}
 	var backend *backendDecl
-	providers := map[string]*decl{}
+	providerDecls := map[string]*decl{}
 	resources := map[string]*decl{}
 	var order []*decl
 	for _, name := range primary {
@@ -368,10 +376,10 @@ func FromConfig(dir string) (*Input, error) {
 			backend = b
 		}
 		for _, p := range fd.providers {
-			if prev, ok := providers[p.name]; ok {
+			if prev, ok := providerDecls[p.name]; ok {
 				return nil, &DuplicateError{Block: p.block, At: p.at, Prev: prev.block, PrevAt: prev.at}
 			}
-			providers[p.name] = p
+			providerDecls[p.name] = p
 		}
 		for _, r := range fd.resources {
 			if prev, ok := resources[r.name]; ok {
@@ -395,10 +403,10 @@ func FromConfig(dir string) (*Input, error) {
 			return nil, &DuplicateError{Block: b.block, At: b.at, Prev: prev.block, PrevAt: prev.at}
 		}
 		for _, p := range fd.providers {
-			if prev, ok := providers[p.name]; ok {
+			if prev, ok := providerDecls[p.name]; ok {
 				prev.merge(p)
 			} else {
-				providers[p.name] = p
+				providerDecls[p.name] = p
 			}
 		}
 		for _, r := range fd.resources {
@@ -414,38 +422,58 @@ func FromConfig(dir string) (*Input, error) {
 		in.Backend = backend.typ
 	}
 
-	regions := map[string]string{}
-	defaultTags := map[string]map[string]string{}
-	for name, p := range providers {
-		if a := p.attrs["region"]; a.known {
-			if s, ok := a.value.(string); ok {
-				regions[name] = s
+	if backend != nil {
+		in.BackendFile, in.BackendLine = splitPos(backend.at)
+	}
+	providers := map[string]providerInfo{}
+	for name, p := range providerDecls {
+		var info providerInfo
+		if a, ok := p.attrs["region"]; ok {
+			if s, isStr := a.value.(string); a.known && isStr {
+				info.region = s
+			} else if !a.known {
+				info.regionUnknown = true
 			}
 		}
-		if a, ok := p.attrs["default_tags"]; ok && a.known {
-			defaultTags[name] = stringMap(map[string]any{"tags": a.value}, "tags")
+		if a, ok := p.attrs["default_tags"]; ok {
+			if a.known {
+				info.defaultTags = stringMap(map[string]any{"tags": a.value}, "tags")
+			} else {
+				info.defaultTagsUnknown = true
+			}
 		}
+		providers[name] = info
 	}
 	for _, d := range order {
 		values := map[string]any{}
+		unknown := map[string]any{}
 		for k, a := range d.attrs {
 			if a.known {
 				values[k] = a.value
+			} else {
+				unknown[k] = true
 			}
 		}
 		r := Resource{Address: d.name, Type: d.typ, Provider: providerOf(d.typ), Values: values, Actions: []string{"create"}}
-		normalise(&r, regions)
-		if dt := defaultTags[r.Provider]; r.Tags != nil && len(dt) > 0 {
-			merged := map[string]string{}
-			for k, v := range dt {
-				merged[k] = v
-			}
-			for k, v := range r.Tags {
-				merged[k] = v
-			}
-			r.Tags = merged
+		r.File, r.Line = splitPos(d.at)
+		prov := providers[r.Provider]
+		if _, ok := d.attrs["provider"]; ok {
+			// An aliased provider configuration, which is not read here:
+			// its region and default tags are left to the plan check.
+			prov = providerInfo{regionUnknown: true, defaultTagsUnknown: true}
 		}
+		normalise(&r, values, unknownOf(unknown, false), prov)
 		in.Resources = append(in.Resources, r)
 	}
 	return in, nil
+}
+
+// splitPos splits file:line.
+func splitPos(at string) (string, int) {
+	i := strings.LastIndexByte(at, ':')
+	if i < 0 {
+		return at, 0
+	}
+	n, _ := strconv.Atoi(at[i+1:])
+	return at[:i], n
 }
