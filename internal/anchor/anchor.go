@@ -4,12 +4,15 @@
 // never against the work tree, so that losing local state can never turn a
 // refusal into a pass (T3, T4, T33).
 //
-// The anchor is the evidence store that governance/policy.yaml names, read in
-// full and verified before use: hash chain, Merkle tree and checkpoints (on
-// object storage, with every object version, so that a new version or a
-// delete marker shows as tampering), plus the trust-root pin held outside
-// the repository. A local file:// store is a cache, good for demo-grade
-// environments only.
+// The anchor is the evidence store that governance/policy.yaml names, plus
+// the trust-root pin held outside the repository. A command reads it at a
+// cost that does not grow with the trail (Read): the newest state bundle
+// that a trusted signer vouches for (state.go), the entry the state ends
+// with, and the entries after it, whose chain it checks (on object storage
+// with every object version, so that a new version or a delete marker shows
+// as tampering). ReadFull, which `audit verify` runs, reads and verifies
+// everything and checks the newest state against the entries it sums up. A
+// local file:// store is a cache, good for demo-grade environments only.
 //
 // What a command reads from it:
 //
@@ -25,7 +28,9 @@
 // anchor is read to fail closed: an appended claim can make a command refuse
 // (a denial of service the trail records), never make a refusal pass. Only
 // witness times relax a check, and those come from entries that a trusted
-// checkpoint covers, in a trail whose entry times never go backwards.
+// checkpoint covers, in a trail whose entry times never go backwards; one
+// that a state claims is confirmed against the entry it names. What else a
+// state says rests on its checkpoint signer's word until ReadFull checks it.
 package anchor
 
 import (
