@@ -103,6 +103,8 @@ type Index struct {
 	// confirm reads an entry, to check a witness that a state claims
 	// against the entry itself (nil when the index came from the entries).
 	confirm func(seq int64) ([]byte, error)
+	// marker looks up a nonce's consumption marker (nil: none kept).
+	marker func(nonce string) int64
 }
 
 // Covered is the number of entries a trusted checkpoint covers.
@@ -160,7 +162,10 @@ func (ix *Index) confirmed(s Seen) bool {
 	return ok && got.Version == s.Version && got.SHA256 == s.SHA256 && got.Time.Equal(s.Time)
 }
 
-// UsedSeq returns the seq of the entry that consumed nonce, or -1.
+// UsedSeq returns the seq of the entry that consumed nonce, or -1. Beside
+// the index it asks the store for the nonce's consumption marker, so that a
+// replay is refused whatever a state leaves out; a marker that cannot be
+// read counts as used (0).
 func (ix *Index) UsedSeq(nonce string) int64 {
 	if ix == nil {
 		return -1
@@ -168,7 +173,46 @@ func (ix *Index) UsedSeq(nonce string) int64 {
 	if seq, ok := ix.Used[nonce]; ok {
 		return seq
 	}
+	if ix.marker != nil {
+		return ix.marker(nonce)
+	}
 	return -1
+}
+
+// MarkerName names the artifact that marks a nonce consumed, written once
+// when the intent is consumed; false for a nonce that cannot name one.
+func MarkerName(nonce string) (string, bool) {
+	if len(nonce) < 16 || len(nonce) > 128 {
+		return "", false
+	}
+	for _, c := range nonce {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	return "consumed-" + nonce, true
+}
+
+// markerOf looks a nonce's consumption marker up in s.
+func markerOf(ctx context.Context, s trail.Store) func(nonce string) int64 {
+	return func(nonce string) int64 {
+		name, ok := MarkerName(nonce)
+		if !ok {
+			return -1
+		}
+		data, err := s.Artifact(ctx, name)
+		var missing *trail.ArtifactMissingError
+		switch {
+		case errors.As(err, &missing):
+			return -1
+		case err != nil:
+			return 0 // unreadable or tampered with: fail closed
+		}
+		if e, err := audit.ParseEntry(bytes.TrimSuffix(data, []byte("\n"))); err == nil {
+			return e.Seq
+		}
+		return 0
+	}
 }
 
 // Read reads the anchor at a cost that does not grow with the trail: the
@@ -187,6 +231,7 @@ func Read(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, authoritat
 	}
 	ix := fromState(s, t.state, authoritative)
 	ix.confirm = func(seq int64) ([]byte, error) { return s.Entry(ctx, seq) }
+	ix.marker = markerOf(ctx, s)
 	cur := t.state.clone()
 	br, c, err := cur.openAfter(ctx, s, false)
 	var torn int64
@@ -244,7 +289,7 @@ func ReadFull(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, author
 	if err != nil {
 		return nil, err
 	}
-	ix := &Index{Store: s.URL(), Authoritative: authoritative, Used: map[string]int64{}}
+	ix := &Index{Store: s.URL(), Authoritative: authoritative, Used: map[string]int64{}, marker: markerOf(ctx, s)}
 	from := int64(math.MaxInt64)
 	var covered, cur *State
 	var mismatch string

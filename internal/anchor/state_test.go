@@ -389,3 +389,57 @@ func TestBundleOfAnotherTrailIsSetAside(t *testing.T) {
 		t.Errorf("ignored = %v", ix.Report.Ignored)
 	}
 }
+
+// A consumed intent's marker is written once beside the trail; a reader
+// that finds it refuses the replay even when a signed state leaves the
+// nonce out, and a marker that cannot be read counts as used.
+func TestConsumptionMarkerOutlivesAStateThatOmitsIt(t *testing.T) {
+	alice, reg := key(t, "alice")
+	d, _ := trail.OpenDir(t.TempDir())
+	const nonce = "0123456789abcdef0123456789abcdef"
+	es, err := trail.Append(context.Background(), d, t0, trail.Event{Actor: "alice", Action: Consumed, Subject: "intent",
+		Details: map[string]any{"nonce": nonce, "expires": t0.Add(time.Hour).Format(time.RFC3339)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _ := es[0].Marshal()
+	name, ok := MarkerName(nonce)
+	if !ok {
+		t.Fatal("MarkerName refused a hex nonce")
+	}
+	if err := d.PutArtifact(context.Background(), name, append(line, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint signer's state that leaves the nonce out.
+	cp, st, err := MakeCheckpoint(context.Background(), d, t0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Consumed = []Nonce{}
+	cp.State, _ = st.Hash()
+	sig, _ := alice.Sign(context.Background(), cp.Marshal(), audit.CheckpointNamespace)
+	if err := StoreSigned(context.Background(), d, cp, st, []*signature.Signature{sig}); err != nil {
+		t.Fatal(err)
+	}
+	ix, err := Read(context.Background(), d, trail.VerifyConfig{Registry: reg, Now: t0}, false)
+	if err != nil || !ix.Report.OK() {
+		t.Fatal(err, ix.Report.Problem)
+	}
+	if len(ix.Used) != 0 {
+		t.Fatalf("the state was expected to leave the nonce out, index has %v", ix.Used)
+	}
+	if got := ix.UsedSeq(nonce); got != 0 {
+		t.Errorf("UsedSeq = %d, want 0, from the marker", got)
+	}
+	if got := ix.UsedSeq("fedcba9876543210fedcba9876543210"); got != -1 {
+		t.Errorf("UsedSeq(unused) = %d, want -1", got)
+	}
+	// A marker that is not an entry still counts.
+	d.PutArtifact(context.Background(), "consumed-fedcba9876543210fedcba98765432ff", []byte("garbage"))
+	if got := ix.UsedSeq("fedcba9876543210fedcba98765432ff"); got != 0 {
+		t.Errorf("UsedSeq(garbage marker) = %d, want 0", got)
+	}
+	if _, ok := MarkerName("../../x"); ok {
+		t.Error("MarkerName took a path")
+	}
+}

@@ -373,7 +373,11 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 	}
 	delete(a.anchors, store) // what was read back is stale now
 	before := trail.Conflicts()
-	if _, err := trail.Append(a.ctx, store, a.now, rec.events...); err != nil {
+	entries, err := trail.Append(a.ctx, store, a.now, rec.events...)
+	if err != nil {
+		return err
+	}
+	if err := markConsumed(a, store, entries); err != nil {
 		return err
 	}
 	if lost := trail.Conflicts() - before; lost > 0 {
@@ -391,6 +395,37 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 		return fmt.Errorf("signing the checkpoint: %w", err)
 	}
 	return anchor.StoreSigned(a.ctx, store, cp, st, []*signature.Signature{sig})
+}
+
+// markConsumed writes, for each intent consumed, its marker: once, with
+// the conditional write that appends entries, so that of two runners that
+// consume one intent at once only one goes on, and a replay is refused from
+// the marker whatever a checkpoint's state says.
+func markConsumed(a *app, store trail.Store, entries []*audit.Entry) error {
+	for _, e := range entries {
+		if e.Action != anchor.Consumed {
+			continue
+		}
+		nonce, _ := e.Details["nonce"].(string)
+		name, ok := anchor.MarkerName(nonce)
+		if !ok {
+			continue
+		}
+		line, err := e.Marshal()
+		if err != nil {
+			return err
+		}
+		err = store.PutArtifact(a.ctx, name, append(line, '\n'))
+		var exists *trail.ArtifactExistsError
+		if errors.As(err, &exists) {
+			return failed(fmt.Errorf("intent nonce %s was consumed by another run at the same time (%s exists in %s)", nonce, name, redactURL(store.URL())),
+				"each intent authorises one action; create a new intent and have it approved again")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func plural(n int, one, many string) string {
