@@ -254,16 +254,7 @@ func TestReadFullChecksTheState(t *testing.T) {
 	alice, reg := key(t, "alice")
 	d, _ := trail.OpenDir(t.TempDir())
 	appendEvent(t, d, t0, Consumed, map[string]any{"nonce": "n1"})
-	cp, st, err := MakeCheckpoint(context.Background(), d, t0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Consumed = []Nonce{}
-	cp.State, _ = st.Hash()
-	sig, _ := alice.Sign(context.Background(), cp.Marshal(), audit.CheckpointNamespace)
-	if err := StoreSigned(context.Background(), d, cp, st, []*signature.Signature{sig}); err != nil {
-		t.Fatal(err)
-	}
+	forgeState(t, d, alice, func(st *State) { st.Consumed = []Nonce{} })
 	cfg := trail.VerifyConfig{Registry: reg, Now: t0}
 	if ix, err := Read(context.Background(), d, cfg, false); err != nil || !ix.Report.OK() || ix.UsedSeq("n1") != -1 {
 		t.Fatalf("Read = %v, %+v", err, ix.Report)
@@ -411,16 +402,7 @@ func TestConsumptionMarkerOutlivesAStateThatOmitsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A checkpoint signer's state that leaves the nonce out.
-	cp, st, err := MakeCheckpoint(context.Background(), d, t0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Consumed = []Nonce{}
-	cp.State, _ = st.Hash()
-	sig, _ := alice.Sign(context.Background(), cp.Marshal(), audit.CheckpointNamespace)
-	if err := StoreSigned(context.Background(), d, cp, st, []*signature.Signature{sig}); err != nil {
-		t.Fatal(err)
-	}
+	forgeState(t, d, alice, func(st *State) { st.Consumed = []Nonce{} })
 	ix, err := Read(context.Background(), d, trail.VerifyConfig{Registry: reg, Now: t0}, false)
 	if err != nil || !ix.Report.OK() {
 		t.Fatal(err, ix.Report.Problem)
@@ -441,5 +423,21 @@ func TestConsumptionMarkerOutlivesAStateThatOmitsIt(t *testing.T) {
 	}
 	if _, ok := MarkerName("../../x"); ok {
 		t.Error("MarkerName took a path")
+	}
+}
+
+// forgeState checkpoints d with a state that edit changes after it was
+// computed, signed by signer: a checkpoint signer's dishonest state.
+func forgeState(t *testing.T, d trail.Store, signer sign.Signer, edit func(*State)) {
+	t.Helper()
+	cp, st, err := MakeCheckpoint(context.Background(), d, t0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(st)
+	cp.State, _ = st.Hash()
+	sig, _ := signer.Sign(context.Background(), cp.Marshal(), audit.CheckpointNamespace)
+	if err := StoreSigned(context.Background(), d, cp, st, []*signature.Signature{sig}); err != nil {
+		t.Fatal(err)
 	}
 }
