@@ -86,7 +86,7 @@ func ScanBytes(name string, data []byte) []Finding {
 	if bytes.IndexByte(data[:min(len(data), binarySniff)], 0) >= 0 {
 		return out
 	}
-	lower := bytes.ToLower(data)
+	lower := asciiLower(data)
 	lines := lineIndex{data: data}
 	seen := map[[2]int]bool{} // rule index, line
 	for i := range Rules {
@@ -356,4 +356,17 @@ func Lookup(id string) *Rule {
 		}
 	}
 	return nil
+}
+
+// asciiLower lowers A–Z only, so that offsets in the result are offsets in
+// data: bytes.ToLower rewrites invalid UTF-8, which can change the length.
+func asciiLower(data []byte) []byte {
+	out := make([]byte, len(data))
+	for i, c := range data {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
 }
