@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -156,6 +157,18 @@ var (
 // "2006-01-02T15:04:05Z". At a fixed width such times order as their bytes
 // do.
 const timeLen = len("2006-01-02T15:04:05Z")
+
+// EntryFields reads an entry line's seq, prev (hex) and time the way Verify
+// does, without a JSON parse; ok is false when they are not all there and
+// well-formed.
+func EntryFields(line []byte) (seq int64, prev string, time string, ok bool) {
+	var inf lineInfo
+	fields(line, &inf)
+	if !inf.ok {
+		return 0, "", "", false
+	}
+	return inf.seq, hex.EncodeToString(inf.prev[:]), string(inf.time[:]), true
+}
 
 // fields finds the top-level seq, prev and time of a canonical entry without
 // a JSON parse, and sets inf.ok when all three are well-formed. In canonical

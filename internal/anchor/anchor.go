@@ -299,28 +299,29 @@ func ReadFull(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, author
 		cur = t.state.clone()
 	}
 	tee := &teeStore{Store: s, from: from, fn: func(seq int64, line []byte) {
+		if t != nil && seq >= t.state.Size {
+			if cur != nil {
+				if e, err := cur.extend(line); err != nil {
+					cur = nil
+				} else if e != nil {
+					ix.addEntry(e)
+				}
+			}
+			return
+		}
+		if t != nil && seq == t.state.Size-1 && audit.ChainHex(line) != t.state.Last {
+			mismatch = "its last entry differs"
+		}
+		if !wanted(line) {
+			return
+		}
 		e, err := audit.ParseEntry(line)
 		if err != nil {
 			return // verification reports it
 		}
-		if t == nil {
-			ix.addEntry(e)
-			return
-		}
-		switch {
-		case seq < t.state.Size:
-			if wanted(line) {
-				ix.addEntry(e)
-				covered.note(e)
-			}
-			if seq == t.state.Size-1 && (audit.ChainHex(line) != t.state.Last || e.Time != t.state.LastTime) {
-				mismatch = "its last entry differs"
-			}
-		case cur != nil:
-			ix.addEntry(e)
-			if _, err := cur.extend(line); err != nil {
-				cur = nil
-			}
+		ix.addEntry(e)
+		if t != nil {
+			covered.note(e)
 		}
 	}}
 	rep, err := trail.Verify(ctx, tee, cfg)

@@ -28,7 +28,7 @@ import (
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 // key makes an ed25519 SSH key: its signer and a registry holding it as id.
-func key(t *testing.T, id string) (sign.Signer, *signers.Registry) {
+func key(t testing.TB, id string) (sign.Signer, *signers.Registry) {
 	t.Helper()
 	s, reg, _ := keyFiles(t, id)
 	return s, reg
@@ -36,7 +36,7 @@ func key(t *testing.T, id string) (sign.Signer, *signers.Registry) {
 
 // keyFiles is key, and the directory that holds the private key (named id),
 // keys/id.pub and signers.yaml.
-func keyFiles(t *testing.T, id string) (sign.Signer, *signers.Registry, string) {
+func keyFiles(t testing.TB, id string) (sign.Signer, *signers.Registry, string) {
 	t.Helper()
 	dir := t.TempDir()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
@@ -67,7 +67,7 @@ func keyFiles(t *testing.T, id string) (sign.Signer, *signers.Registry, string) 
 	return s, reg, dir
 }
 
-func appendEvent(t *testing.T, s trail.Store, now time.Time, action string, details map[string]any) {
+func appendEvent(t testing.TB, s trail.Store, now time.Time, action string, details map[string]any) {
 	t.Helper()
 	if _, err := trail.Append(context.Background(), s, now, trail.Event{Actor: "alice", Action: action, Subject: "x", Details: details}); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 
 // stateCheckpoint checkpoints the way commands do: from the state the
 // anchor read, with the state bundle beside the checkpoint.
-func stateCheckpoint(t *testing.T, s trail.Store, signer sign.Signer, now time.Time, ix *Index) *audit.Checkpoint {
+func stateCheckpoint(t testing.TB, s trail.Store, signer sign.Signer, now time.Time, ix *Index) *audit.Checkpoint {
 	t.Helper()
 	ctx := context.Background()
 	cp, st, err := MakeCheckpoint(ctx, s, now, ix)
@@ -439,5 +439,33 @@ func forgeState(t *testing.T, d trail.Store, signer sign.Signer, edit func(*Stat
 	sig, _ := signer.Sign(context.Background(), cp.Marshal(), audit.CheckpointNamespace)
 	if err := StoreSigned(context.Background(), d, cp, st, []*signature.Signature{sig}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkReadLongTail reads the anchor of a trail whose newest trusted
+// state is followed by 20,000 entries no checkpoint covers (commands that
+// ran without a checkpoint key): each is checked as audit.Verify checks
+// it, and only the ones the anchor reads are parsed.
+func BenchmarkReadLongTail(b *testing.B) {
+	alice, reg := key(b, "alice")
+	d, _ := trail.OpenDir(b.TempDir())
+	appendEvent(b, d, t0, "gate", nil)
+	stateCheckpoint(b, d, alice, t0, nil)
+	events := make([]trail.Event, 1000)
+	for i := range events {
+		events[i] = trail.Event{Actor: "ci", Action: "gate", Subject: "x", Details: map[string]any{"i": i}}
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := trail.Append(context.Background(), d, t0, events...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg := trail.VerifyConfig{Registry: reg, Now: t0}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ix, err := Read(context.Background(), d, cfg, false)
+		if err != nil || !ix.Report.OK() || ix.Report.Uncovered != 20000 {
+			b.Fatal(err, ix.Report.Problem)
+		}
 	}
 }
