@@ -103,26 +103,13 @@ func runnerKeys(t *testing.T) (string, *signers.Registry) {
 	return dir, reg
 }
 
-func s3env(t *testing.T) {
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	for _, kv := range s3gateway.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-}
 
 // Many CI runners append to one S3 store at once, each checkpointing from
 // the anchor as it goes: no entry lost or duplicated, one valid chain, and
 // every checkpoint consistent with every other (acceptance 2 of the
 // evidence-store issue at test size; bench/run s3append runs 16 × 200).
 func TestConcurrentRunnersOnS3(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "race", true)
 	url := g.URL("race", "trail")
@@ -215,7 +202,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // history (acceptance 1 at test size; bench/run s3check measures 100 to
 // 100,000 entries through the whole command).
 func TestAnchorRequestsDoNotGrowWithTheTrail(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "evidence", true)
 	alice, reg := key(t, "alice")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -136,6 +137,22 @@ func (g *Gateway) CreateBucket(name string, lock bool) error {
 // URL returns an s3:// store URL for bucket/prefix on this gateway.
 func (g *Gateway) URL(bucket, prefix string) string {
 	return fmt.Sprintf("s3://%s/%s?endpoint=%s&path_style=true", bucket, prefix, g.Endpoint)
+}
+
+// UseEnv gives the test process the gateway's credentials (Env) and no other
+// AWS setting, for the rest of the test.
+func UseEnv(t testing.TB) {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	for _, kv := range Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 }
 
 // Env returns the environment a groundzero process needs to reach the

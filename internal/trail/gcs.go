@@ -441,6 +441,9 @@ func (g *GCS) Entry(ctx context.Context, seq int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.mu.Lock()
+	g.known = max(g.known, seq+1) // Head starts here
+	g.mu.Unlock()
 	return bytes.TrimSuffix(data, []byte("\n")), nil
 }
 

@@ -707,6 +707,9 @@ func (s *S3) Entry(ctx context.Context, seq int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.known = max(s.known, seq+1) // Head starts here, with no listing
+	s.mu.Unlock()
 	return bytes.TrimSuffix(data, []byte("\n")), nil
 }
 

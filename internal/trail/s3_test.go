@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -24,21 +23,6 @@ import (
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
-// s3env gives the test process the gateway's credentials and nothing else
-// from AWS.
-func s3env(t *testing.T) {
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	for _, kv := range s3gateway.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-}
 
 func openS3(t *testing.T, raw string) *trail.S3 {
 	t.Helper()
@@ -51,7 +35,7 @@ func openS3(t *testing.T, raw string) *trail.S3 {
 }
 
 func TestS3AppendVerifyExport(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "evidence", false)
 	f := newFixture(t)
@@ -86,7 +70,7 @@ func TestS3AppendVerifyExport(t *testing.T) {
 // 8 processes × 250 appends through conditional writes: exactly 2,000
 // entries and a valid chain, with no coordinator.
 func TestS3ConcurrentAppends(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "race", false)
 	url := g.URL("race", "trail")
@@ -104,7 +88,7 @@ func TestS3ConcurrentAppends(t *testing.T) {
 // retention: the store refuses to delete a retained version or shorten its
 // retention.
 func TestS3ObjectLockRetention(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "worm", true)
 	f := newFixture(t)
@@ -150,7 +134,7 @@ func TestS3ObjectLockRetention(t *testing.T) {
 // T28: a store that ignores If-None-Match is refused before any entry is
 // written to it.
 func TestS3ProbeRefusesStoreIgnoringConditionalWrites(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	var puts atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -183,7 +167,7 @@ func TestS3ProbeRefusesStoreIgnoringConditionalWrites(t *testing.T) {
 // verifies, and the store reads it version by version.
 func versionedTrail(t *testing.T, f *fixture, entries ...int) (*s3gateway.Gateway, *trail.S3) {
 	t.Helper()
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "worm", true)
 	s := openS3(t, g.URL("worm", "trail"))
@@ -298,7 +282,7 @@ func TestS3DeleteMarkerIsTampering(t *testing.T) {
 // The version listing is paginated (the gateway returns 1,000 keys a page)
 // and an appender that resumes from the count it knows lists only the tail.
 func TestS3VersionListingPages(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	f := newFixture(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "worm", true)
@@ -329,7 +313,7 @@ func TestS3VersionListingPages(t *testing.T) {
 // Export refuses a target without Object Lock unless governance waives it,
 // copies artifacts once, and keeps them under retention.
 func TestS3ExportObjectLockAndArtifacts(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	f := newFixture(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "plain", false)
@@ -409,7 +393,7 @@ func (l *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
 // An append whose answer was lost is retried by the SDK, finds its own
 // entry in place (412), and counts it as written: no entry twice (T22).
 func TestS3RetriedAppendIsNotDuplicated(t *testing.T) {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	g := s3gateway.Start(t)
 	g.Bucket(t, "evidence", false)
 	u, _ := url.Parse(g.URL("evidence", "trail"))

@@ -78,7 +78,7 @@ func (s suiteStore) open(t *testing.T) trail.Store {
 var suitePrefixes atomic.Int64
 
 func suiteBackends(t *testing.T) []suiteBackend {
-	s3env(t)
+	s3gateway.UseEnv(t)
 	gcsenv(t)
 	gw := s3gateway.Start(t)
 	gw.Bucket(t, "plain", false)
