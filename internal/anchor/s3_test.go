@@ -103,7 +103,6 @@ func runnerKeys(t *testing.T) (string, *signers.Registry) {
 	return dir, reg
 }
 
-
 // Many CI runners append to one S3 store at once, each checkpointing from
 // the anchor as it goes: no entry lost or duplicated, one valid chain, and
 // every checkpoint consistent with every other (acceptance 2 of the

@@ -23,7 +23,6 @@ import (
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
-
 func openS3(t *testing.T, raw string) *trail.S3 {
 	t.Helper()
 	u, _ := url.Parse(raw)
