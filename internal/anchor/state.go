@@ -326,28 +326,15 @@ func (e *TruncatedError) Error() string {
 // openAfter opens the entries after those the state sums up. It reads the
 // state's last entry too, which must be there and be the one the state
 // names: a trail cut short or rewritten at its end is found at once.
-// byKey reads object storage one entry at a time by key, with no listing
-// and no check of older versions: for a writer, after the anchor read
-// checked them.
+// byKey reads one entry at a time by key, with no listing and no check of
+// older versions: for a writer, after the anchor read checked them.
 func (st *State) openAfter(ctx context.Context, s trail.Store, byKey bool) (*bufio.Reader, io.Closer, error) {
 	first := max(st.Size-1, 0)
 	var r io.ReadCloser
 	var err error
-	_, object := s.(interface{ Versioned() bool })
-	_, tailByKey := s.(interface{ TailByKey() bool })
-	switch {
-	case byKey && object:
-		r, _, err = entriesByKey(ctx, s, first)
-	case tailByKey && st.Size > 0:
-		// Most often nothing follows the state: its last entry, and a
-		// miss after it, are two reads. Entries that follow are read
-		// again with a listing of every version (T34).
-		var n int
-		if r, n, err = entriesByKey(ctx, s, first); err == nil && n > 1 {
-			r.Close()
-			r, err = s.EntriesFrom(ctx, first)
-		}
-	default:
+	if byKey {
+		r, err = entriesByKey(ctx, s, first)
+	} else {
 		r, err = s.EntriesFrom(ctx, first)
 	}
 	if err != nil {
@@ -372,18 +359,18 @@ func (st *State) openAfter(ctx context.Context, s trail.Store, byKey bool) (*buf
 	return br, r, nil
 }
 
-// entriesByKey reads the entries from first on, one object at a time, until
-// one is missing, and says how many it read.
-func entriesByKey(ctx context.Context, s trail.Store, first int64) (io.ReadCloser, int, error) {
+// entriesByKey reads the entries from first on, one at a time, until one is
+// missing.
+func entriesByKey(ctx context.Context, s trail.Store, first int64) (io.ReadCloser, error) {
 	var buf bytes.Buffer
 	for seq := first; ; seq++ {
 		line, err := s.Entry(ctx, seq)
 		var missing *trail.EntryMissingError
 		if errors.As(err, &missing) {
-			return io.NopCloser(&buf), int(seq - first), nil
+			return io.NopCloser(&buf), nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		buf.Write(line)
 		buf.WriteByte('\n')
@@ -479,11 +466,12 @@ const maxBundles = 64
 // or nil. The reasons bundles were set aside are returned too.
 func newestTrusted(ctx context.Context, s trail.Store, cfg trail.VerifyConfig) (*trusted, []audit.IgnoredCheckpoint, error) {
 	var ignored []audit.IgnoredCheckpoint
+	// The trail's name, to set aside another trail's bundles. Entry 0
+	// unreadable (missing, a torn local tail) leaves it unknown: what
+	// follows then finds the trail cut or damaged.
 	origin := ""
 	if line, err := s.Entry(ctx, 0); err == nil {
 		origin = audit.Origin(line)
-	} else if !errors.As(err, new(*trail.EntryMissingError)) {
-		return nil, nil, err
 	}
 	after, limit := "", 1
 	for tried := 0; tried < maxBundles; {

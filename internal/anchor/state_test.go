@@ -37,12 +37,29 @@ func stateCheckpoint(t testing.TB, s trail.Store, signer sign.Signer, now time.T
 	return cp
 }
 
-// countingStore counts what a reader asks of the store.
+// countingStore counts what a reader asks of the store: the entries it
+// reads, through EntriesFrom or one by one through Entry (a run of those
+// counts as a read from its first seq; entry 0, which names the trail, is
+// not part of any tail and is not counted).
 type countingStore struct {
 	trail.Store
 	fullReads int   // Entries calls
 	from      int64 // the last EntriesFrom start
-	lines     int   // entry lines handed out by EntriesFrom
+	lines     int   // entry lines handed out
+	keyed     bool  // a run of Entry reads has started
+}
+
+func (c *countingStore) Entry(ctx context.Context, seq int64) ([]byte, error) {
+	line, err := c.Store.Entry(ctx, seq)
+	if seq > 0 {
+		if !c.keyed {
+			c.from, c.keyed = seq, true
+		}
+		if err == nil {
+			c.lines++
+		}
+	}
+	return line, err
 }
 
 func (c *countingStore) Entries(ctx context.Context) (io.ReadCloser, error) {

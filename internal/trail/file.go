@@ -1,6 +1,7 @@
 package trail
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -494,25 +495,38 @@ func (d *Dir) States(ctx context.Context, after string, limit int) ([]StoredStat
 	return out, nil
 }
 
-// Entry finds entry seq by reading the segment from the start: a local
-// store keeps no index.
+// Entry reads entry seq from whichever end of the segment is nearer (a local
+// store keeps no index): the first entries from the start, the newest ones,
+// which writers read, back from the end.
 func (d *Dir) Entry(ctx context.Context, seq int64) ([]byte, error) {
-	var found []byte
-	n := int64(0)
-	errStop := errors.New("found")
-	err := Scan(ctx, d, nil, func(line []byte) error {
-		if n == seq {
-			found = append([]byte(nil), line...)
-			return errStop
-		}
-		n++
-		return nil
-	})
-	if found != nil {
-		return found, nil
+	n, _, err := d.Head(ctx)
+	switch {
+	case err != nil:
+		return nil, err
+	case seq < 0 || seq >= n:
+		return nil, &EntryMissingError{Store: d.URL(), Seq: seq}
 	}
-	if err != nil && !errors.Is(err, errStop) {
+	var r io.ReadCloser
+	if seq < n-seq {
+		r, err = d.Entries(ctx)
+	} else {
+		r, err = d.EntriesFrom(ctx, seq)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return nil, &EntryMissingError{Store: d.URL(), Seq: seq}
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 2*audit.MaxEntrySize)
+	for i := int64(0); ; i++ {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return nil, fmt.Errorf("%s: entry near %d is longer than %d bytes", d.URL(), seq, audit.MaxEntrySize)
+		}
+		if err != nil {
+			return nil, &EntryMissingError{Store: d.URL(), Seq: seq}
+		}
+		if i == seq || seq >= n-seq {
+			return append([]byte(nil), line[:len(line)-1]...), nil
+		}
+	}
 }
