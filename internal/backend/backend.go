@@ -82,6 +82,9 @@ type Spec struct {
 	Lock        string // LockFile, LockDynamoDB or LockNative
 	LockTable   string // DynamoDB table for LockDynamoDB
 	Key         Key
+	// Versioning turns on object versions (the caller's default is on;
+	// off needs a waiver of the versioning probe).
+	Versioning bool
 	// Encrypt renders OpenTofu's state encryption block, enforced.
 	Encrypt bool
 	Tags    map[string]string

@@ -221,8 +221,13 @@ var (
 func IsGoverned(p string) bool {
 	switch {
 	case strings.HasPrefix(p, repo.GovernanceDir+"/"):
-		if excludedGovernance[p] || p == repo.IntentsDir || strings.HasPrefix(p, repo.IntentsDir+"/") {
+		if excludedGovernance[p] {
 			return false
+		}
+		for _, d := range repo.RecordDirs {
+			if p == d || strings.HasPrefix(p, d+"/") {
+				return false
+			}
 		}
 		return true
 	case strings.HasPrefix(p, repo.BootstrapDir+"/"):
@@ -232,6 +237,9 @@ func IsGoverned(p string) bool {
 			}
 		}
 		base := path.Base(p)
+		if base == repo.BackendLockName+".asc" || base == repo.BackendLockName+".sig" {
+			return false // the lock's own signatures: the lock verifies by them
+		}
 		if strings.HasSuffix(base, ".tfstate") || strings.HasSuffix(base, ".tfstate.backup") || base == ".terraform.tfstate.lock.info" {
 			return false
 		}

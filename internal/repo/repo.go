@@ -29,10 +29,20 @@ const (
 	KeysDir       = "governance/keys"
 	ManifestFile  = "governance/MANIFEST"
 	IntentsDir    = "governance/intents"
-	RegoDir       = "governance/rego"
-	BootstrapDir  = "infra/bootstrap"
-	LocalStateDir = ".groundzero"
+	// RevocationsDir holds signed revocation records.
+	RevocationsDir = "governance/revocations"
+	RegoDir        = "governance/rego"
+	BootstrapDir   = "infra/bootstrap"
+	LocalStateDir  = ".groundzero"
+	// BackendLockName is the signed backend lock, in an environment's
+	// configuration directory; its signatures sit beside it.
+	BackendLockName = ".backend.lock"
 )
+
+// RecordDirs hold self-signed records (intents, revocations): each verifies
+// by its own signatures, so the manifest does not list them, and a commit
+// that only adds or changes them leaves the governed content as it was.
+var RecordDirs = []string{IntentsDir, RevocationsDir}
 
 // MaxFileSize bounds any single governed file that groundzero reads whole.
 const MaxFileSize = 64 << 20
