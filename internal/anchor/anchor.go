@@ -53,6 +53,10 @@ const (
 	RegistrySeen = "signers.seen"
 	ManifestSeen = "manifest.seen"
 	Consumed     = "intent.consumed"
+	// LockRecorded records a backend lock written for an environment;
+	// LockRevoked its revocation. Together they say which lock is in force.
+	LockRecorded = "backend.lock"
+	LockRevoked  = "backend.revoked"
 )
 
 // wanted reports whether an entry line records an action the anchor reads.
@@ -72,7 +76,7 @@ func wanted(line []byte) bool {
 	return false
 }
 
-var actions = []string{RegistrySeen, ManifestSeen, Consumed}
+var actions = []string{RegistrySeen, ManifestSeen, Consumed, LockRecorded, LockRevoked}
 
 // Seen is a version recorded as in force.
 type Seen struct {
@@ -80,6 +84,65 @@ type Seen struct {
 	SHA256  string
 	Seq     int64     // the entry that recorded it
 	Time    time.Time // that entry's time
+}
+
+// LockSeen is a backend lock recorded for an environment.
+type LockSeen struct {
+	Env     string
+	Version int
+	SHA256  string
+	Seq     int64
+}
+
+// lockOf reads a backend lock or revocation record.
+func lockOf(e *audit.Entry) (LockSeen, bool) {
+	if e.Action != LockRecorded && e.Action != LockRevoked {
+		return LockSeen{}, false
+	}
+	var d struct {
+		Env     string `json:"env"`
+		Version int    `json:"version"`
+		SHA256  string `json:"sha256"`
+	}
+	raw, _ := json.Marshal(e.Details)
+	if json.Unmarshal(raw, &d) != nil || d.Env == "" || d.Version < 1 || len(d.SHA256) != 64 {
+		return LockSeen{}, false
+	}
+	return LockSeen{Env: d.Env, Version: d.Version, SHA256: d.SHA256, Seq: e.Seq}, true
+}
+
+// Lock returns the newest lock recorded for env, nil when none, and whether
+// it was revoked.
+func (ix *Index) Lock(env string) (*LockSeen, bool) {
+	if ix == nil || ix.Locks == nil {
+		return nil, false
+	}
+	l := ix.Locks[env]
+	if l == nil {
+		return nil, false
+	}
+	_, revoked := ix.Revoked[l.SHA256]
+	return l, revoked
+}
+
+func (ix *Index) noteLock(e *audit.Entry) bool {
+	l, ok := lockOf(e)
+	if !ok {
+		return false
+	}
+	if ix.Locks == nil {
+		ix.Locks, ix.Revoked = map[string]*LockSeen{}, map[string]int64{}
+	}
+	if e.Action == LockRevoked {
+		if _, dup := ix.Revoked[l.SHA256]; !dup {
+			ix.Revoked[l.SHA256] = l.Seq
+		}
+		return true
+	}
+	if cur := ix.Locks[l.Env]; cur == nil || l.Version >= cur.Version {
+		ix.Locks[l.Env] = &l
+	}
+	return true
 }
 
 // Index is what the trail says, read once per command.
@@ -93,6 +156,11 @@ type Index struct {
 	Manifest *Seen
 	// Used maps each consumed nonce to the entry that consumed it.
 	Used map[string]int64
+	// Locks holds the newest backend lock recorded for each environment;
+	// Revoked maps the SHA-256 of each revoked lock to the entry that
+	// revoked it.
+	Locks   map[string]*LockSeen
+	Revoked map[string]int64
 	// Report is the verification of the whole trail.
 	Report *audit.Report
 	// Clock is set when the clock is earlier than the newest entry.
@@ -278,6 +346,12 @@ func fromState(s trail.Store, st *State, authoritative bool) *Index {
 	for _, c := range st.Consumed {
 		ix.Used[c.Nonce] = c.Seq
 	}
+	for _, l := range st.Locks {
+		ix.noteLock(l.entry(LockRecorded))
+	}
+	for _, r := range st.Revoked {
+		ix.noteLock(r.entry(LockRevoked))
+	}
 	return ix
 }
 
@@ -376,6 +450,9 @@ func (ix *Index) add(seq int64, line []byte) {
 }
 
 func (ix *Index) addEntry(e *audit.Entry) {
+	if ix.noteLock(e) {
+		return
+	}
 	if s, ok := seenOf(e); ok {
 		newest := &ix.Manifest
 		if e.Action == RegistrySeen {

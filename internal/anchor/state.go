@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -56,6 +57,10 @@ type State struct {
 	RegistryNewest *Record  `json:"registry_newest"`
 	Manifest       *Record  `json:"manifest"`
 	Consumed       []Nonce  `json:"consumed"`
+	// Locks holds the newest backend lock of each environment, Revoked
+	// every revoked lock; both are left out while there are none.
+	Locks   []LockRecord `json:"locks,omitempty"`
+	Revoked []LockRecord `json:"revoked,omitempty"`
 
 	rng *compact.Range // the frontier, decoded
 }
@@ -78,6 +83,19 @@ func (r *Record) seen() *Seen {
 
 func recordOf(s Seen) *Record {
 	return &Record{Version: s.Version, SHA256: s.SHA256, Seq: s.Seq, Time: s.Time.UTC().Format(time.RFC3339)}
+}
+
+// LockRecord is a backend lock (or its revocation) as a state stores it.
+type LockRecord struct {
+	Env     string `json:"env"`
+	Version int    `json:"version"`
+	SHA256  string `json:"sha256"`
+	Seq     int64  `json:"seq"`
+}
+
+// entry rebuilds the trail entry the record sums up, for the index.
+func (l LockRecord) entry(action string) *audit.Entry {
+	return &audit.Entry{Action: action, Seq: l.Seq, Details: map[string]any{"env": l.Env, "version": float64(l.Version), "sha256": l.SHA256}}
 }
 
 // Nonce is a consumed intent nonce.
@@ -135,6 +153,8 @@ func (st *State) clone() *State {
 	c.Frontier = append([]string(nil), st.Frontier...)
 	c.Registry = append([]Record(nil), st.Registry...)
 	c.Consumed = append([]Nonce(nil), st.Consumed...)
+	c.Locks = append([]LockRecord(nil), st.Locks...)
+	c.Revoked = append([]LockRecord(nil), st.Revoked...)
 	hashes := st.rng.Hashes()
 	c.rng, _ = rangeFactory.NewRange(0, uint64(st.Size), append([][]byte(nil), hashes...))
 	return &c
@@ -237,6 +257,30 @@ func (st *State) note(e *audit.Entry) {
 		if st.Manifest == nil || s.Version >= st.Manifest.Version {
 			st.Manifest = recordOf(s)
 		}
+	case e.Action == LockRecorded || e.Action == LockRevoked:
+		l, ok := lockOf(e)
+		if !ok {
+			return
+		}
+		rec := LockRecord{Env: l.Env, Version: l.Version, SHA256: l.SHA256, Seq: l.Seq}
+		if e.Action == LockRevoked {
+			for _, r := range st.Revoked {
+				if r.SHA256 == rec.SHA256 {
+					return
+				}
+			}
+			st.Revoked = append(st.Revoked, rec)
+			return
+		}
+		for i, have := range st.Locks {
+			if have.Env == rec.Env {
+				if rec.Version >= have.Version {
+					st.Locks[i] = rec
+				}
+				return
+			}
+		}
+		st.Locks = append(st.Locks, rec)
 	case e.Action == Consumed:
 		if n, ok := e.Details["nonce"].(string); ok {
 			for _, c := range st.Consumed {
@@ -266,6 +310,10 @@ func (st *State) differs(computed *State, at time.Time) string {
 		return "the newest governed-state version differs"
 	case len(st.Registry) != len(computed.Registry):
 		return "the registry versions differ"
+	case !slices.Equal(st.Locks, computed.Locks):
+		return "the backend locks differ"
+	case !slices.Equal(st.Revoked, computed.Revoked):
+		return "the revoked backend locks differ"
 	}
 	for i := range st.Registry {
 		if st.Registry[i] != computed.Registry[i] {

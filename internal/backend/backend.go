@@ -118,6 +118,12 @@ type Key struct {
 type Replica struct {
 	Region string
 	Bucket string
+	// Role is the IAM role ARN S3 replicates as (kind s3).
+	Role string
+	// Key is the KMS key ARN, in the replica's region, that replicas of
+	// SSE-KMS objects are encrypted with; S3 does not replicate SSE-KMS
+	// objects without one.
+	Key string
 }
 
 // StateKey is the object key of the environment's state.
@@ -154,6 +160,8 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("backend kind oci needs namespace and compartment")
 	case (s.Kind == KindMinIO || s.Kind == KindSpaces) && s.Endpoint == "" && s.Kind == KindMinIO:
 		return fmt.Errorf("backend kind minio needs an endpoint")
+	case s.Kind == KindLocal && s.Encrypt:
+		return fmt.Errorf("backend kind local keeps plain state: state encryption needs a remote store")
 	case p == KeyOpenBao && s.Key.Address == "":
 		return fmt.Errorf("key provider openbao needs key.address (the Vault/OpenBao URL)")
 	case p == KeyGCPKMS && s.Key.Location == "":
@@ -172,7 +180,10 @@ type Call struct {
 	Operation string `json:"operation"`
 	RequestID string `json:"request_id,omitempty"`
 	Resource  string `json:"resource,omitempty"`
-	// Outcome: "created", "exists" (nothing to do), "updated", "read".
+	// Outcome: "created", "exists" (nothing to do), "updated", "read",
+	// "missing" (a lookup found nothing), "unsupported" (the store does not
+	// implement the operation: 501), "written", "refused" and "deleted"
+	// (the probe's own objects), "failed".
 	Outcome string `json:"outcome"`
 }
 

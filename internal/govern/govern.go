@@ -8,6 +8,8 @@
 //	manifest  every governed file matches the signed MANIFEST, not rolled back
 //	secrets   no governed file holds a credential that policy.yaml does not waive
 //	tag       HEAD is a signed release tag (when policy.yaml requires one)
+//	backend   the backend is the one the signed lock records, and backend.tf
+//	          renders byte-identically from its template
 //	engine    what OpenTofu runs is governed or pinned outside the repository:
 //	          the binary, the configuration directory, its modules, the
 //	          provider lock, the environment and working directory
@@ -229,7 +231,23 @@ func (r *Run) Static(ctx context.Context, requireTag bool, envs ...string) (bool
 	if g.TagRequired(requireTag) {
 		r.add(g.TagGate(ctx, "HEAD"))
 	}
+	if g.Policy != nil {
+		for _, env := range r.backendEnvs() {
+			r.add(g.BackendGate(env.Name, env.Dir))
+		}
+	}
 	return !r.Failed(), nil
+}
+
+// backendEnvs are the environments whose backend gate runs: the one the
+// command acts on, or every declared one.
+func (r *Run) backendEnvs() []policy.Environment {
+	if r.EnvName != "" {
+		if e := r.Gates.Policy.Environment(r.EnvName); e != nil {
+			return []policy.Environment{*e}
+		}
+	}
+	return r.Gates.Policy.Environments
 }
 
 // Check is what `groundzero check` runs: the static gates, then the parity

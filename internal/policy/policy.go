@@ -50,8 +50,74 @@ type Policy struct {
 	File string `yaml:"-"`
 }
 
+// Backend selects the remote state store and says how it is made: the
+// bucket and where in it the state lives, its lock, its key, its tags, and
+// which capability probes it must pass.
 type Backend struct {
-	Kind string `yaml:"kind"`
+	Kind        string            `yaml:"kind"`
+	Bucket      string            `yaml:"bucket"`
+	KeyPrefix   string            `yaml:"key_prefix"`
+	Region      string            `yaml:"region"`
+	Endpoint    string            `yaml:"endpoint"`
+	Project     string            `yaml:"project"`
+	Namespace   string            `yaml:"namespace"`
+	Compartment string            `yaml:"compartment"`
+	Path        string            `yaml:"path"`
+	Lock        string            `yaml:"lock"`
+	LockTable   string            `yaml:"lock_table"`
+	Versioning  *bool             `yaml:"versioning"`
+	Encryption  BackendEncryption `yaml:"encryption"`
+	Replication *Replication      `yaml:"replication"`
+	Tags        map[string]string `yaml:"tags"`
+	Probes      BackendProbes     `yaml:"probes"`
+	Waive       []ProbeWaiver     `yaml:"waive"`
+}
+
+// BackendEncryption is the key of the state store; State renders
+// OpenTofu's state encryption with it, enforced.
+type BackendEncryption struct {
+	State        bool   `yaml:"state"`
+	Provider     string `yaml:"provider"`
+	Key          string `yaml:"key"`
+	Location     string `yaml:"location"`
+	Address      string `yaml:"address"`
+	Mount        string `yaml:"mount"`
+	Vault        string `yaml:"vault"`
+	RotationDays int    `yaml:"rotation_days"`
+}
+
+// Replication copies the state bucket to a second region.
+type Replication struct {
+	Region string `yaml:"region"`
+	Bucket string `yaml:"bucket"`
+	Role   string `yaml:"role"`
+}
+
+// BackendProbes lists the capabilities the store must have; nil means the
+// defaults.
+type BackendProbes struct {
+	Require []string `yaml:"require"`
+}
+
+// ProbeWaiver accepts a store that fails one capability probe, for a reason
+// review approved. It counts only under a signed bootstrap intent, and the
+// lock and the audit trail record it.
+type ProbeWaiver struct {
+	Probe  string `yaml:"probe"`
+	Reason string `yaml:"reason"`
+}
+
+// VersioningOn reports whether the state bucket keeps versions (default on).
+func (b *Backend) VersioningOn() bool { return b.Versioning == nil || *b.Versioning }
+
+// Waives returns the waiver of probe, or nil.
+func (b *Backend) Waives(probe string) *ProbeWaiver {
+	for i := range b.Waive {
+		if b.Waive[i].Probe == probe {
+			return &b.Waive[i]
+		}
+	}
+	return nil
 }
 
 type Evidence struct {
@@ -330,6 +396,9 @@ func Parse(file string, data []byte) (*Policy, error) {
 				return nil, &InvalidError{file, fmt.Sprintf("environments[%s].tags.%s: bad regular expression: %v", e.Name, tag, err), "fix the pattern (Go RE2 syntax)"}
 			}
 		}
+	}
+	if !p.Backend.VersioningOn() && p.Backend.Waives("versioning") == nil {
+		return nil, &InvalidError{file, "backend.versioning is false, but backend.waive does not waive the versioning probe", "keep versioning on, or add {probe: versioning, reason: …} under backend.waive"}
 	}
 	if err := p.Secrets.validate(file); err != nil {
 		return nil, err

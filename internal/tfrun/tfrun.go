@@ -79,6 +79,13 @@ func InitArgs(lockfileReadonly bool) []string {
 	return args
 }
 
+// MigrateArgs builds `init -migrate-state -force-copy`: the state of the
+// backend the data directory last used is copied into the configured one
+// without a prompt.
+func MigrateArgs(lockfileReadonly bool) []string {
+	return append(InitArgs(lockfileReadonly), "-migrate-state", "-force-copy")
+}
+
 // PlanArgs builds `plan -out`. destroy plans a destroy.
 func PlanArgs(out string, destroy bool) []string {
 	args := []string{"plan", "-input=false", "-no-color", "-out=" + out}
@@ -115,6 +122,9 @@ type Runner struct {
 	Dir     string   // the configuration directory
 	DataDir string   // the private TF_DATA_DIR, from NewDataDir; required
 	Environ []string // the base environment; Env filters it
+	// Set are NAME=VALUE pairs groundzero itself sets after filtering
+	// (the state passphrase variable); they are never read from outside.
+	Set []string
 }
 
 // Error reports a failed run with the tail of its output.
@@ -147,7 +157,7 @@ func (r *Runner) Run(ctx context.Context, tee io.Writer, args ...string) ([]byte
 		combined.Reset()
 		cmd := exec.CommandContext(ctx, r.Bin, args...)
 		cmd.Dir = r.Dir
-		cmd.Env = Env(r.Environ, r.DataDir)
+		cmd.Env = append(Env(r.Environ, r.DataDir), r.Set...)
 		outs := []io.Writer{&stdout, &combined}
 		errs := []io.Writer{&combined}
 		if tee != nil {

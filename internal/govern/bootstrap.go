@@ -1,0 +1,586 @@
+package govern
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/groundzero/groundzero/internal/anchor"
+	"github.com/groundzero/groundzero/internal/atomicfile"
+	"github.com/groundzero/groundzero/internal/backend"
+	"github.com/groundzero/groundzero/internal/gate"
+	"github.com/groundzero/groundzero/internal/gittag"
+	"github.com/groundzero/groundzero/internal/intent"
+	"github.com/groundzero/groundzero/internal/lock"
+	"github.com/groundzero/groundzero/internal/manifest"
+	"github.com/groundzero/groundzero/internal/parity"
+	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/tfrun"
+
+	tfjson "github.com/hashicorp/terraform-json"
+)
+
+// BootstrapRequest is what `groundzero bootstrap` carries out.
+type BootstrapRequest struct {
+	Intent  IntentFile
+	Plan    string    // the approved plan of the bootstrap configuration; "" when none
+	Confirm Confirmer // nil: no terminal to confirm on
+	// Open opens the kind's control plane for spec.
+	Open func(ctx context.Context, spec backend.Spec) (backend.Store, error)
+	// Passphrase is the state passphrase (key provider pbkdf2), from
+	// GROUNDZERO_STATE_PASSPHRASE; it is never recorded.
+	Passphrase string
+}
+
+// Bootstrapped is what a bootstrap did.
+type Bootstrapped struct {
+	Spec        backend.Spec
+	Provisioned *backend.Provisioned
+	Judgement   *backend.Judgement
+	Lock        *lock.Lock
+	LockPath    string
+	Applied     *Applied // the approved plan's apply, nil when there was none
+	Resumed     bool
+	Migrated    bool
+}
+
+// ProbeError: the store failed a capability the policy requires, and no
+// waiver covers it (T28).
+type ProbeError struct{ Judgement *backend.Judgement }
+
+func (e *ProbeError) Error() string { return "capability probe: " + e.Judgement.String() }
+
+// progress is kept in .groundzero/bootstrap/ENV.json so that a bootstrap
+// stopped part-way resumes where it stopped. It only ever skips work that
+// is idempotent anyway, or that the trail shows done; losing it makes a
+// resume redo steps or refuse, never skip a check.
+type progress struct {
+	Intent   string `json:"intent"`
+	Nonce    string `json:"nonce"`
+	Consumed bool   `json:"consumed"`
+	Applied  bool   `json:"applied"`
+	Migrated bool   `json:"migrated"`
+}
+
+func progressPath(env string) string {
+	return path.Join(repo.LocalStateDir, "bootstrap", env+".json")
+}
+
+func (r *Run) loadProgress() progress {
+	var p progress
+	data, err := r.cfg.Repo.ReadFile(progressPath(r.EnvName), 1<<16)
+	if err == nil {
+		json.Unmarshal(data, &p)
+	}
+	return p
+}
+
+func (r *Run) saveProgress(p progress) error {
+	data, _ := json.Marshal(p)
+	return r.cfg.Repo.WriteFile(progressPath(r.EnvName), append(data, '\n'))
+}
+
+// Bootstrap is what `groundzero bootstrap` runs after the static gates (the
+// CLI runs them with the tag gate required, whatever policy.yaml says): the
+// engine gate; the environment has no lock in force (or its lock was
+// revoked); the bootstrap intent (two people, this environment, commit and
+// plan); the parity policy on the configuration and the plan; the two-step
+// confirmation; then, with the intent consumed, it provisions the store,
+// probes it, applies the approved plan into local state, renders
+// backend.tf, migrates the state into the store, and writes the lock for
+// two people to sign. Each step is recorded. A bootstrap that stopped
+// part-way resumes with the same intent.
+func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrapped, error) {
+	spec, required, err := backend.FromPolicy(r.Policy, r.EnvName)
+	if err != nil {
+		return nil, usage(err, "complete the backend section of governance/policy.yaml")
+	}
+	out := &Bootstrapped{Spec: spec}
+	if ok, err := r.Engine(ctx); !ok || err != nil {
+		return nil, err
+	}
+	st, err := r.Gates.ReadLock(r.EnvName, r.dirRel)
+	if err != nil {
+		return nil, usage(err, "restore the lock from git")
+	}
+	version, previous, revocation := 1, "", ""
+	if st.Bootstrapped() {
+		if st.Recorded == nil || !st.Revoked {
+			what := "a lock"
+			if st.Recorded != nil {
+				what = fmt.Sprintf("lock version %d (audit entry %d)", st.Recorded.Version, st.Recorded.Seq)
+			} else if st.Lock != nil {
+				what = fmt.Sprintf("%s (version %d)", gate.LockPath(r.dirRel), st.Lock.Version)
+			}
+			r.add(gate.Result{Name: "backend", Detail: fmt.Sprintf("environment %s is bootstrapped already: %s is in force, and a lock is never replaced without a revocation", r.EnvName, what),
+				Hint: "revoke it first, signed by two people under a revoke intent: `groundzero backend revoke --env " + r.EnvName + " --intent FILE --reason TEXT`"})
+			return nil, nil
+		}
+		rev, err := r.revocationOf(st.Recorded.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		version, previous, revocation = st.Recorded.Version+1, st.Recorded.SHA256, rev.ID
+	}
+	var held *Plan
+	if req.Plan != "" {
+		if held, err = r.hold(req.Plan); err != nil {
+			return nil, usage(err, "run `groundzero plan` first, or pass --plan")
+		}
+	}
+	if err := r.Init(ctx); err != nil {
+		return nil, usage(err, "fix the configuration; OpenTofu's output above says what failed")
+	}
+	if held != nil {
+		if err := r.show(ctx, held); err != nil {
+			return nil, usage(err, "the plan file must be one that `groundzero plan` saved for this configuration")
+		}
+	}
+	in := req.Intent.Intent
+	prog := r.loadProgress()
+	resuming := prog.Intent == in.ID && prog.Nonce == in.Nonce && prog.Consumed
+	planSHA := ""
+	if held != nil {
+		planSHA = held.SHA256
+	}
+	ig := gate.Result{Name: "intent", OK: true}
+	switch {
+	case in.Action != "bootstrap":
+		ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s is for %s; bootstrap needs an intent with action bootstrap", in.ID, in.Action),
+			Hint: "create one: `groundzero intent new --env " + r.EnvName + " --action bootstrap --reason TEXT --plan FILE`"}
+	case held != nil && held.Summary.Destroy > 0:
+		ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("the bootstrap plan destroys %d resource(s)", held.Summary.Destroy), Hint: "a bootstrap only creates; destroying needs an intent with action destroy and `groundzero apply`"}
+	default:
+		v, verr := VerifyIntent(ctx, r.Gates, r.Policy, req.Intent, r.EnvName, planSHA)
+		var ue *UsageError
+		if errors.As(verr, &ue) {
+			return nil, ue
+		}
+		var used *intent.UsedError
+		switch {
+		case errors.As(verr, &used) && resuming:
+			ig.Detail = fmt.Sprintf("intent %s resumes the bootstrap it started (audit entry %d)", in.ID, used.Seq)
+			out.Resumed = true
+		case verr != nil:
+			ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s: %v", in.ID, verr), Hint: IntentHint(verr)}
+		default:
+			ig.Detail = fmt.Sprintf("intent %s (%s on %s) requested by %s, approved by %s", in.ID, in.Action, in.Env, in.Requester, strings.Join(v.Approvers, ", "))
+		}
+	}
+	if !r.add(ig) {
+		return nil, nil
+	}
+	if ok, err := r.ConfigParity(ctx); !ok || err != nil {
+		return nil, err
+	}
+	if held != nil {
+		res, _, err := r.ParityGate(ctx, "plan", parity.FromPlan(held.JSON))
+		if err != nil {
+			return nil, err
+		}
+		if !r.add(res) {
+			return nil, nil
+		}
+	}
+	if !out.Resumed {
+		if ok, err := r.confirmBootstrap(req, held, spec); !ok || err != nil {
+			return nil, err
+		}
+		d := r.EngineDetails()
+		for k, v := range map[string]any{"nonce": in.Nonce, "expires": in.Expires, "env": r.EnvName, "action": in.Action, "plan_sha256": planSHA, "backend": spec.Kind} {
+			d[k] = v
+		}
+		r.Note("intent.consumed", in.ID, d)
+		if err := r.cfg.Record(r.Events()); err != nil {
+			return nil, err
+		}
+		prog = progress{Intent: in.ID, Nonce: in.Nonce, Consumed: true}
+		if err := r.saveProgress(prog); err != nil {
+			return nil, usage(err, "")
+		}
+	}
+	// Provision and probe the store.
+	prov, j, err := r.provision(ctx, spec, required, req.Open, in.ID)
+	out.Provisioned, out.Judgement = prov, j
+	if err != nil {
+		return out, err
+	}
+	if prov.Key != "" {
+		spec.Key.ID = prov.Key
+		out.Spec = spec
+	}
+	// Apply the approved plan into local state.
+	if held != nil && !prog.Applied {
+		a, err := r.applyHeld(ctx, held, in)
+		out.Applied = a
+		if err != nil {
+			return out, err
+		}
+		if a.Err != nil {
+			return out, fmt.Errorf("the bootstrap plan did not apply: %w", a.Err)
+		}
+		prog.Applied = true
+		if err := r.saveProgress(prog); err != nil {
+			return out, usage(err, "")
+		}
+	}
+	// Render backend.tf and move the state into the store.
+	tmpl, err := backend.TemplateFor(spec.Kind, false)
+	if err != nil {
+		return out, usage(err, "")
+	}
+	l := &lock.Lock{
+		Backend: spec.Kind, Bucket: spec.Bucket, Created: r.cfg.Now.UTC().Truncate(time.Second).Format(time.RFC3339), Encrypt: spec.Encrypt,
+		Endpoint: spec.Endpoint, Env: r.EnvName, Intent: in.ID, KeyAddress: keyAddress(spec), KeyID: spec.Key.ID, KeyMount: keyMount(spec),
+		KeyName: spec.Key.Name, KeyProvider: spec.Key.Provider, Kind: lock.Kind, LockMethod: spec.Lock, LockTable: spec.LockTable,
+		Namespace: spec.Namespace, Path: spec.Path, Previous: previous, Probes: j.Passed, Region: spec.Region, Revocation: revocation,
+		StateKey: stateKey(spec), Template: tmpl.Name, TemplateSHA256: tmpl.SHA256, Version: version,
+	}
+	if head, err := gittag.Head(ctx, r.cfg.Repo); err == nil {
+		l.Commit = head
+	}
+	l.Tag = in.Tag
+	l.Resources = map[string]string{}
+	if prov != nil {
+		for k, v := range map[string]string{"bucket": prov.Bucket, "key": prov.Key, "lock": prov.Lock} {
+			if v != "" {
+				l.Resources[k] = v
+			}
+		}
+	}
+	for _, w := range j.Waived {
+		l.Waivers = append(l.Waivers, lock.Waiver{Probe: w.Probe, Reason: w.Reason})
+	}
+	final, err := tmpl.Render(l.Values())
+	if err != nil {
+		return out, usage(err, "fix the backend section of governance/policy.yaml")
+	}
+	if spec.Encrypt && spec.Key.Provider == backend.KeyPBKDF2 {
+		if len(req.Passphrase) < 16 {
+			return out, usage(errors.New("key provider pbkdf2 needs GROUNDZERO_STATE_PASSPHRASE (16 characters or more)"), "set it from your secret store; it is never written down")
+		}
+		r.tf.Set = append(r.tf.Set, "TF_VAR_"+backend.PassphraseVar+"="+req.Passphrase)
+	}
+	if !prog.Migrated && spec.Kind != backend.KindLocal {
+		mv := l.Values()
+		mv.Migrate = true
+		transitional, err := tmpl.Render(mv)
+		if err != nil {
+			return out, usage(err, "")
+		}
+		if err := r.migrate(ctx, transitional); err != nil {
+			r.Note("backend.migrate", spec.Bucket, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
+			return out, r.stepFailed("", in.ID, err)
+		}
+		prog.Migrated = true
+		if err := r.saveProgress(prog); err != nil {
+			return out, usage(err, "")
+		}
+	}
+	out.Migrated = true
+	tfRel := path.Join(r.dirRel, gate.BackendFile)
+	if err := r.cfg.Repo.WriteFile(tfRel, final); err != nil {
+		return out, usage(err, "")
+	}
+	// The rendered configuration reads the state back from the store.
+	if err := r.verifyState(ctx, spec.Kind == backend.KindLocal); err != nil {
+		r.Note("backend.migrate", spec.Bucket, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
+		return out, r.stepFailed("", in.ID, err)
+	}
+	r.Note("backend.migrate", spec.Bucket, map[string]any{"env": r.EnvName, "ok": true, "state_key": l.StateKey, "backend_tf_sha256": sha256hex(final)})
+	// Write the lock, and record it.
+	data, err := l.Marshal()
+	if err != nil {
+		return out, err
+	}
+	lp := gate.LockPath(r.dirRel)
+	if err := r.cfg.Repo.WriteFile(lp, data); err != nil {
+		return out, usage(err, "")
+	}
+	r.Note(anchor.LockRecorded, lp, map[string]any{"env": r.EnvName, "version": version, "sha256": lock.SHA256(data), "previous": previous,
+		"revocation": revocation, "intent": in.ID, "template": tmpl.Name, "template_sha256": tmpl.SHA256, "backend": spec.Kind,
+		"bucket": spec.Bucket, "key_id": spec.Key.ID, "waivers": l.Waivers})
+	if err := r.cfg.Record(r.Events()); err != nil {
+		return out, err
+	}
+	r.cfg.Repo.Remove(progressPath(r.EnvName))
+	out.Lock, out.LockPath = l, lp
+	return out, nil
+}
+
+// provision creates the store (or finds it made) and probes it, recording
+// both. A store that fails a required probe no waiver covers fails the
+// probe gate with a *ProbeError.
+func (r *Run) provision(ctx context.Context, spec backend.Spec, required []string, open func(context.Context, backend.Spec) (backend.Store, error), subject string) (*backend.Provisioned, *backend.Judgement, error) {
+	store, err := open(ctx, spec)
+	if err != nil {
+		return nil, nil, r.stepFailed("backend.create", subject, err)
+	}
+	prov, err := store.Create(ctx)
+	if prov == nil {
+		prov = &backend.Provisioned{}
+	}
+	r.Note("backend.create", spec.Bucket, provisionedDetails(r.EnvName, spec, prov, err))
+	if err != nil {
+		return prov, nil, r.stepFailed("", subject, err)
+	}
+	if prov.Key != "" {
+		spec.Key.ID = prov.Key
+		if store, err = open(ctx, spec); err != nil {
+			return prov, nil, r.stepFailed("backend.probe", subject, err)
+		}
+	}
+	results, calls, err := store.Probe(ctx)
+	if err != nil {
+		return prov, nil, r.stepFailed("backend.probe", subject, err)
+	}
+	var waivers []backend.Waiver
+	for _, w := range r.Policy.Backend.Waive {
+		waivers = append(waivers, backend.Waiver{Probe: w.Probe, Reason: w.Reason})
+	}
+	j := backend.Judge(results, required, waivers)
+	r.Note("backend.probe", spec.Bucket, map[string]any{"env": r.EnvName, "ok": j.OK(), "results": results, "calls": calls, "waived": j.Waived, "required": required})
+	if !j.OK() {
+		r.add(gate.Result{Name: "probe", Detail: j.String(),
+			Hint: "use a store that has the capability, or waive it in governance/policy.yaml backend.waive with a reason (the waiver needs a new, signed bootstrap intent)"})
+		return prov, j, &ProbeError{j}
+	}
+	r.add(gate.Result{Name: "probe", OK: true, Detail: j.String()})
+	return prov, j, nil
+}
+
+// CreateStore is what `groundzero backend create` runs after the static
+// gates: the bootstrap intent must verify (it is not consumed: bootstrap
+// consumes it), then the store is provisioned and probed.
+func (r *Run) CreateStore(ctx context.Context, f IntentFile, open func(context.Context, backend.Spec) (backend.Store, error)) (*Bootstrapped, error) {
+	spec, required, err := backend.FromPolicy(r.Policy, r.EnvName)
+	if err != nil {
+		return nil, usage(err, "complete the backend section of governance/policy.yaml")
+	}
+	in := f.Intent
+	ig := gate.Result{Name: "intent", OK: true}
+	if in.Action != "bootstrap" {
+		ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s is for %s; creating the store needs the bootstrap intent", in.ID, in.Action)}
+	} else if v, verr := VerifyIntent(ctx, r.Gates, r.Policy, f, r.EnvName, in.PlanSHA256); verr != nil {
+		var ue *UsageError
+		if errors.As(verr, &ue) {
+			return nil, ue
+		}
+		ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s: %v", in.ID, verr), Hint: IntentHint(verr)}
+	} else {
+		ig.Detail = fmt.Sprintf("intent %s (bootstrap on %s) approved by %s; bootstrap consumes it", in.ID, in.Env, strings.Join(v.Approvers, ", "))
+	}
+	if !r.add(ig) {
+		return nil, nil
+	}
+	out := &Bootstrapped{Spec: spec}
+	out.Provisioned, out.Judgement, err = r.provision(ctx, spec, required, open, in.ID)
+	return out, err
+}
+
+// applyHeld applies the held, approved plan: the intent was consumed
+// already. The held copy is hashed again at the moment of use (T30).
+func (r *Run) applyHeld(ctx context.Context, p *Plan, in *intent.Intent) (*Applied, error) {
+	if sum, err := manifest.HashFile(p.Path); err != nil || hex.EncodeToString(sum[:]) != p.SHA256 {
+		return nil, fmt.Errorf("the approved plan changed after it was checked; nothing was applied")
+	}
+	var log bytes.Buffer
+	tee := io.Writer(&log)
+	if r.cfg.Stderr != nil {
+		tee = io.MultiWriter(r.cfg.Stderr, &log)
+	}
+	_, applyErr := r.tf.Run(ctx, tee, tfrun.ApplyArgs(p.Path)...)
+	out := &Applied{Plan: p, Log: log.Bytes(), Err: applyErr, LogName: "apply-" + in.ID + ".log"}
+	if js, err := r.tf.Run(ctx, nil, tfrun.ShowJSONArgs("")...); err == nil {
+		var st tfjson.State
+		if err := st.UnmarshalJSON(js); err == nil && st.Values != nil && st.Values.RootModule != nil {
+			for _, res := range allResources(st.Values.RootModule) {
+				id, _ := res.AttributeValues["id"].(string)
+				out.Resources = append(out.Resources, map[string]any{"address": res.Address, "type": res.Type, "id": id})
+			}
+		}
+	}
+	d := r.EngineDetails()
+	for k, v := range map[string]any{"ok": applyErr == nil, "env": r.EnvName, "plan_sha256": p.SHA256, "log_sha256": sha256hex(out.Log),
+		"add": p.Summary.Add, "change": p.Summary.Change, "destroy": p.Summary.Destroy, "resources": out.Resources} {
+		d[k] = v
+	}
+	if err := r.cfg.Artifact(out.LogName, out.Log); err != nil {
+		out.LogErr = err
+	} else {
+		d["log"] = out.LogName
+	}
+	if applyErr != nil {
+		d["error"] = applyErr.Error()
+	}
+	r.Note("apply.result", in.ID, d)
+	return out, nil
+}
+
+// stepFailed records a failed step and returns err as the command's error.
+func (r *Run) stepFailed(action, subject string, err error) error {
+	if action != "" {
+		r.Note(action, subject, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
+	}
+	return fmt.Errorf("%w; nothing is lost: fix the cause and run the same bootstrap again to resume", err)
+}
+
+func provisionedDetails(env string, spec backend.Spec, p *backend.Provisioned, err error) map[string]any {
+	d := map[string]any{"env": env, "kind": spec.Kind, "ok": err == nil}
+	if p != nil {
+		d["calls"] = p.Calls
+		d["bucket_id"], d["key_id"], d["lock_id"] = p.Bucket, p.Key, p.Lock
+	}
+	if err != nil {
+		d["error"] = err.Error()
+	}
+	return d
+}
+
+func stateKey(s backend.Spec) string {
+	if s.Kind == backend.KindLocal {
+		return ""
+	}
+	return s.StateKey()
+}
+
+func keyAddress(s backend.Spec) string {
+	if s.Key.Provider == backend.KeyOpenBao {
+		return s.Key.Address
+	}
+	return ""
+}
+
+func keyMount(s backend.Spec) string {
+	if s.Key.Provider == backend.KeyOpenBao {
+		return s.Key.Mount
+	}
+	return ""
+}
+
+// revocationOf finds the revocation record of the lock with that SHA-256.
+func (r *Run) revocationOf(sha string) (*lock.Revocation, error) {
+	dir := r.cfg.Repo.Abs(repo.RevocationsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, usage(err, "")
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		rel := path.Join(repo.RevocationsDir, e.Name())
+		data, err := r.cfg.Repo.ReadFile(rel, lock.MaxSize)
+		if err != nil {
+			continue
+		}
+		if rev, err := lock.ParseRevocation(rel, data); err == nil && rev.Lock == sha {
+			return rev, nil
+		}
+	}
+	return nil, usage(fmt.Errorf("the audit trail records the lock sha256:%.16s as revoked, but no revocation record for it is in %s", sha, repo.RevocationsDir),
+		"restore the revocation record and its signatures from git")
+}
+
+// confirmBootstrap shows what will happen and asks for the token and APPLY.
+func (r *Run) confirmBootstrap(req BootstrapRequest, held *Plan, spec backend.Spec) (bool, error) {
+	in := req.Intent.Intent
+	if !r.Policy.Environment(r.EnvName).ConfirmRequired() {
+		return r.add(gate.Result{Name: "confirm", OK: true, Detail: "confirmation is off for environment " + r.EnvName + " in policy.yaml"}), nil
+	}
+	if req.Confirm == nil {
+		r.add(gate.Result{Name: "confirm", Detail: "no terminal to confirm on"})
+		r.Note("bootstrap.refused", in.ID, map[string]any{"reason": "no terminal", "env": r.EnvName})
+		return false, NoTerminalError{}
+	}
+	summary := fmt.Sprintf("Bootstrap environment %s: create the %s state store %s (key %s, lock %s) and move the state into it.", r.EnvName, spec.Kind, where(spec), spec.Key.Provider, spec.Lock)
+	if held != nil {
+		summary += "\n" + held.Summary.String()
+	}
+	summary += fmt.Sprintf("\nIntent %s (%s)", in.ID, in.Action)
+	if err := req.Confirm(summary, in.Token()); err != nil {
+		r.add(gate.Result{Name: "confirm", Detail: err.Error(), Hint: "nothing was changed; run bootstrap again and type the token, then APPLY"})
+		r.Note("bootstrap.abort", in.ID, map[string]any{"reason": err.Error(), "env": r.EnvName})
+		return false, nil
+	}
+	return r.add(gate.Result{Name: "confirm", OK: true, Detail: "token and APPLY typed on the terminal"}), nil
+}
+
+func where(s backend.Spec) string {
+	if s.Kind == backend.KindLocal {
+		return s.Path
+	}
+	return s.Bucket + "/" + s.StateKey()
+}
+
+// migrate copies the local bootstrap state into the store. It runs in a
+// private copy of the configuration with the transitional backend.tf (an
+// unencrypted fallback for reading the local state); the data directory
+// remembers the local backend, so init moves the state.
+func (r *Run) migrate(ctx context.Context, transitional []byte) error {
+	dir, err := os.MkdirTemp("", "groundzero-migrate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ents, err := os.ReadDir(r.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || n == gate.BackendFile || n == repo.BackendLockName || strings.HasPrefix(n, repo.BackendLockName+".") {
+			continue
+		}
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(r.dir, n))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), data, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.Write(filepath.Join(dir, gate.BackendFile), transitional, 0o600); err != nil {
+		return err
+	}
+	tf := *r.tf
+	tf.Dir = dir
+	_, err = tf.Run(ctx, r.cfg.Stderr, tfrun.MigrateArgs(r.lock != "")...)
+	return err
+}
+
+// verifyState initialises the rendered configuration afresh and reads the
+// state back from the store; then the local copy is removed.
+func (r *Run) verifyState(ctx context.Context, local bool) error {
+	dataDir, cleanup, err := tfrun.NewDataDir()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	tf := *r.tf
+	tf.DataDir = dataDir
+	if _, err := tf.Run(ctx, r.cfg.Stderr, tfrun.InitArgs(r.lock != "")...); err != nil {
+		return err
+	}
+	if _, err := tf.Run(ctx, nil, tfrun.ShowJSONArgs("")...); err != nil {
+		return err
+	}
+	if !local {
+		for _, n := range []string{"terraform.tfstate", "terraform.tfstate.backup"} {
+			os.Remove(filepath.Join(r.dir, n))
+		}
+	}
+	return nil
+}
