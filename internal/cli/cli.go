@@ -185,6 +185,8 @@ can verify offline with stock tools.`,
 		a.policyCmd(),
 		a.planCmd(),
 		a.applyCmd(),
+		a.bootstrapCmd(),
+		a.backendCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -209,6 +211,8 @@ var readOnly = map[string]bool{
 	"groundzero audit prove":       true,
 	"groundzero audit check-proof": true,
 	"groundzero policy schema":     true,
+	"groundzero backend templates": true,
+	"groundzero backend render":    true,
 	"groundzero help":              true,
 }
 
