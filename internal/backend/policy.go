@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 
 	"github.com/groundzero/groundzero/internal/policy"
@@ -50,6 +51,9 @@ func FromPolicy(p *policy.Policy, env string) (Spec, []string, error) {
 	}
 	if err := s.Validate(); err != nil {
 		return Spec{}, nil, fmt.Errorf("%s: backend: %v", p.File, err)
+	}
+	if u, err := url.Parse(p.Evidence.Store); err == nil && (u.Scheme == "s3" || u.Scheme == "gs") && u.Host == s.Bucket && s.Kind != KindLocal {
+		return Spec{}, nil, fmt.Errorf("%s: backend.bucket %s is the evidence store's bucket: the WORM evidence bucket is never the state bucket", p.File, s.Bucket)
 	}
 	req := b.Probes.Require
 	if req == nil && kind != KindLocal {

@@ -72,7 +72,7 @@ lock is revoked (groundzero backend revoke).`,
 				return govErr(err)
 			}
 			// Gate 1 is always required for bootstrap.
-			if ok, err := run.Static(a.ctx, true, run.EnvName); !ok || err != nil {
+			if ok, err := run.Static(a.ctx, true, run.EnvName); err != nil || (!ok && !run.RevokedLockOnly()) {
 				return a.finishRun(run, "text", err)
 			}
 			in, data, rel, err := readIntent(r, intentFile)

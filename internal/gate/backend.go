@@ -94,7 +94,15 @@ func (e *Env) LockApprovers(st *LockState) ([]string, error) {
 //     one, T3), be for this environment (T7), and agree with policy.yaml.
 //   - No other file may configure the backend or state encryption, and
 //     nothing may hide backend.tf from OpenTofu.
-func (e *Env) BackendGate(env, dir string) Result {
+func (e *Env) BackendGate(env, dir string) Result { return e.backendGate(env, dir, false) }
+
+// BackendGateForBootstrap is the backend gate as a new bootstrap runs it: a
+// revoked lock is what it replaces, so that passes; everything before it
+// (no stray backend configuration, the lock is the recorded one) still
+// applies.
+func (e *Env) BackendGateForBootstrap(env, dir string) Result { return e.backendGate(env, dir, true) }
+
+func (e *Env) backendGate(env, dir string, revokedOK bool) Result {
 	const name = "backend"
 	if e.Policy == nil {
 		return fail(name, "not checked: policy.yaml did not load", "fix the policy gate first")
@@ -151,6 +159,8 @@ func (e *Env) BackendGate(env, dir string) Result {
 	case st.SHA256 != r.SHA256:
 		return fail(name, fmt.Sprintf("%s (sha256:%.16s) is not the lock the audit trail records for %s (version %d, sha256:%.16s, entry %d)", lp, st.SHA256, env, r.Version, r.SHA256, r.Seq),
 			"restore the recorded lock from git; a lock is never edited")
+	case st.Revoked && revokedOK:
+		return pass(name, fmt.Sprintf("%s: lock version %d was revoked; a new bootstrap writes version %d", env, l.Version, l.Version+1))
 	case st.Revoked:
 		return fail(name, fmt.Sprintf("%s (version %d) was revoked", lp, l.Version),
 			"bootstrap the environment again: `groundzero bootstrap --env "+env+" --intent FILE`")

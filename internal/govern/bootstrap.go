@@ -313,6 +313,7 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		return out, err
 	}
 	r.cfg.Repo.Remove(progressPath(r.EnvName))
+	os.RemoveAll(r.cfg.Repo.Abs(path.Join(repo.LocalStateDir, "bootstrap", r.EnvName)))
 	out.Lock, out.LockPath = l, lp
 	return out, nil
 }
@@ -424,6 +425,28 @@ func (r *Run) applyHeld(ctx context.Context, p *Plan, in *intent.Intent) (*Appli
 	}
 	r.Note("apply.result", in.ID, d)
 	return out, nil
+}
+
+// RevokedLockOnly reports whether the static gates failed only because the
+// environment's lock was revoked, which is what a new bootstrap follows: it
+// runs the backend gate again as bootstrap judges it, and keeps that result.
+func (r *Run) RevokedLockOnly() bool {
+	idx := -1
+	for i, res := range r.Results {
+		if res.OK {
+			continue
+		}
+		if res.Name != "backend" || idx >= 0 {
+			return false
+		}
+		idx = i
+	}
+	if idx < 0 || r.Gates == nil || r.Policy == nil {
+		return false
+	}
+	res := r.Gates.BackendGateForBootstrap(r.EnvName, r.Policy.Environment(r.EnvName).Dir)
+	r.Results[idx] = res
+	return res.OK
 }
 
 // stepFailed records a failed step and returns err as the command's error.
@@ -561,6 +584,25 @@ func (r *Run) migrate(ctx context.Context, transitional []byte) error {
 	return err
 }
 
+// setAsideLocalState moves the local bootstrap state out of the
+// configuration directory into .groundzero/bootstrap/, private.
+func (r *Run) setAsideLocalState() error {
+	aside := r.cfg.Repo.Abs(path.Join(repo.LocalStateDir, "bootstrap", r.EnvName))
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return err
+	}
+	for _, n := range []string{"terraform.tfstate", "terraform.tfstate.backup"} {
+		src := filepath.Join(r.dir, n)
+		if _, err := os.Lstat(src); err != nil {
+			continue
+		}
+		if err := os.Rename(src, filepath.Join(aside, n+".migrated")); err != nil {
+			return err
+		}
+	}
+	return atomicfile.SyncDir(r.dir)
+}
+
 // verifyState initialises the rendered configuration afresh and reads the
 // state back from the store; then the local copy is removed.
 func (r *Run) verifyState(ctx context.Context, local bool) error {
@@ -569,6 +611,14 @@ func (r *Run) verifyState(ctx context.Context, local bool) error {
 		return err
 	}
 	defer cleanup()
+	if !local {
+		// The local copy moved into the store: keep it aside (never in the
+		// configuration directory, where init would offer to move it
+		// again) until the lock is written.
+		if err := r.setAsideLocalState(); err != nil {
+			return err
+		}
+	}
 	tf := *r.tf
 	tf.DataDir = dataDir
 	if _, err := tf.Run(ctx, r.cfg.Stderr, tfrun.InitArgs(r.lock != "")...); err != nil {
@@ -576,11 +626,6 @@ func (r *Run) verifyState(ctx context.Context, local bool) error {
 	}
 	if _, err := tf.Run(ctx, nil, tfrun.ShowJSONArgs("")...); err != nil {
 		return err
-	}
-	if !local {
-		for _, n := range []string{"terraform.tfstate", "terraform.tfstate.backup"} {
-			os.Remove(filepath.Join(r.dir, n))
-		}
 	}
 	return nil
 }

@@ -158,7 +158,9 @@ found_name(name) := "no name" if name == ""
 found_name(name) := sprintf("%q", [name]) if name != ""
 
 # input.backend is the backend type of a configuration (after override
-# files, which input.overrides names); a plan has none.
+# files, which input.overrides names); a plan has none, and neither has a
+# configuration without a backend block (its state is local until
+# bootstrap, which the backend gate judges).
 findings contains f if {
 	backend := input.backend
 	not backend in pol.backend_types

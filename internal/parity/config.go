@@ -358,7 +358,9 @@ func FromConfig(dir string) (*Input, error) {
 		return nil, err
 	}
 	parser := hclparse.NewParser()
-	in := &Input{Source: "config", Backend: "local"}
+	// With no backend block the state is local until bootstrap; the
+	// backend gate (gate 3) judges that, so the parity rule sees none.
+	in := &Input{Source: "config"}
 	var backend *backendDecl
 	providerDecls := map[string]*decl{}
 	resources := map[string]*decl{}

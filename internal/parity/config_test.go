@@ -235,8 +235,8 @@ func FuzzFromConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if in.Backend == "" {
-			t.Errorf("FromConfig = backend \"\", want a backend type")
+		if in.Backend == "" && in.BackendFile != "" {
+			t.Errorf("FromConfig = backend \"\" declared at %s:%d, want its type", in.BackendFile, in.BackendLine)
 		}
 		for _, r := range in.Resources {
 			if r.Type == "" || !strings.HasPrefix(r.Address, r.Type+".") {
