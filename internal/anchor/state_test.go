@@ -486,3 +486,43 @@ func BenchmarkReadLongTail(b *testing.B) {
 		}
 	}
 }
+
+// Backend locks and their revocations: the state carries them, the tail
+// adds to them, and a state that leaves a revocation out is caught by the
+// full read (T3: a revoked lock must never come back into force).
+func TestLocksFromStateAndTail(t *testing.T) {
+	alice, reg := key(t, "alice")
+	d, _ := trail.OpenDir(t.TempDir())
+	lock1, lock2 := strings.Repeat("1", 64), strings.Repeat("2", 64)
+	appendEvent(t, d, t0, LockRecorded, map[string]any{"env": "dev", "version": 1, "sha256": lock1})
+	appendEvent(t, d, t0, LockRecorded, map[string]any{"env": "prod", "version": 1, "sha256": strings.Repeat("9", 64)})
+	appendEvent(t, d, t0, LockRevoked, map[string]any{"env": "dev", "version": 1, "sha256": lock1})
+	stateCheckpoint(t, d, alice, t0, nil)
+	appendEvent(t, d, t0, LockRecorded, map[string]any{"env": "dev", "version": 2, "sha256": lock2})
+	cfg := trail.VerifyConfig{Registry: reg, Now: t0.Add(time.Hour)}
+	for name, read := range map[string]func(context.Context, trail.Store, trail.VerifyConfig, bool) (*Index, error){"Read": Read, "ReadFull": ReadFull} {
+		ix, err := read(context.Background(), d, cfg, false)
+		if err != nil || !ix.Report.OK() {
+			t.Fatalf("%s = %v, %+v", name, err, ix.Report)
+		}
+		l, revoked := ix.Lock("dev")
+		if l == nil || l.Version != 2 || l.SHA256 != lock2 || revoked {
+			t.Errorf("%s: dev lock = %+v revoked=%v; want version 2, in force", name, l, revoked)
+		}
+		if _, ok := ix.Revoked[lock1]; !ok {
+			t.Errorf("%s: lock 1 is not known as revoked", name)
+		}
+		if l, _ := ix.Lock("prod"); l == nil || l.Version != 1 {
+			t.Errorf("%s: prod lock = %+v", name, l)
+		}
+	}
+	// A checkpoint signer's state that drops the revocation.
+	forgeState(t, d, alice, func(st *State) { st.Revoked = nil })
+	ix, err := ReadFull(context.Background(), d, cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.Report.OK() || !strings.Contains(ix.Report.Problem, "revoked backend locks differ") {
+		t.Fatalf("ReadFull = %q, want the dropped revocation found", ix.Report.Problem)
+	}
+}

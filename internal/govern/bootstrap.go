@@ -24,6 +24,7 @@ import (
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/tfrun"
 
 	tfjson "github.com/hashicorp/terraform-json"
@@ -126,6 +127,11 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 			return nil, nil
 		}
 		rev, err := r.revocationOf(st.Recorded.SHA256)
+		var ge *GateError
+		if errors.As(err, &ge) {
+			r.add(ge.Result)
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -506,9 +512,20 @@ func (r *Run) revocationOf(sha string) (*lock.Revocation, error) {
 		if err != nil {
 			continue
 		}
-		if rev, err := lock.ParseRevocation(rel, data); err == nil && rev.Lock == sha {
-			return rev, nil
+		rev, err := lock.ParseRevocation(rel, data)
+		if err != nil || rev.Lock != sha {
+			continue
 		}
+		// The trail's word that the lock was revoked is not enough: the
+		// record itself must carry two people's signatures.
+		sigs, err := sigfile.Load(r.cfg.Repo, rel)
+		if err != nil {
+			return nil, usage(err, "")
+		}
+		if _, err := lock.Approve("revocation "+rev.ID, data, sigs, r.Gates.Registry(), r.cfg.Now, lock.RevocationKind, r.Policy.Gates.Approvals["revoke"]); err != nil {
+			return nil, &GateError{gate.Result{Name: "backend", Detail: err.Error(), Hint: "a revocation needs two people's signatures: `groundzero backend sign " + rel + " --key KEYSPEC`"}}
+		}
+		return rev, nil
 	}
 	return nil, usage(fmt.Errorf("the audit trail records the lock sha256:%.16s as revoked, but no revocation record for it is in %s", sha, repo.RevocationsDir),
 		"restore the revocation record and its signatures from git")
