@@ -107,10 +107,7 @@ func (e *Env) backendGate(env, dir string, revokedOK bool) Result {
 	if e.Policy == nil {
 		return fail(name, "not checked: policy.yaml did not load", "fix the policy gate first")
 	}
-	spec, _, err := backend.FromPolicy(e.Policy, env)
-	if err != nil {
-		return fail(name, err.Error(), "complete the backend section of governance/policy.yaml")
-	}
+	spec, _, specErr := backend.FromPolicy(e.Policy, env)
 	blocks, tofuFiles, err := tfconfig.StateBlocks(e.Repo.Abs(dir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(name, err.Error(), "fix the configuration; OpenTofu would refuse it too")
@@ -139,7 +136,11 @@ func (e *Env) backendGate(env, dir string, revokedOK bool) Result {
 			return fail(name, fmt.Sprintf("%s/%s exists, but environment %s has no backend lock", dir, BackendFile, env),
 				"remove backend.tf; `groundzero bootstrap` renders it and writes the lock")
 		}
-		return pass(name, fmt.Sprintf("environment %s is not bootstrapped: its state is local until `groundzero bootstrap --env %s` creates the %s store", env, env, spec.Kind))
+		detail := fmt.Sprintf("environment %s is not bootstrapped: its state is local until `groundzero bootstrap --env %s` creates the %s store", env, env, e.Policy.Backend.Kind)
+		if specErr != nil {
+			detail += fmt.Sprintf(" (bootstrap will need it complete: %v)", specErr)
+		}
+		return pass(name, detail)
 	}
 	lp := LockPath(dir)
 	if st.Lock == nil {
@@ -173,6 +174,9 @@ func (e *Env) backendGate(env, dir string, revokedOK bool) Result {
 		return fail(name, err.Error(), "two people sign it: `groundzero backend sign --env "+env+" --key KEYSPEC`")
 	}
 	st.Approvers = ids
+	if specErr != nil {
+		return fail(name, specErr.Error(), "complete the backend section of governance/policy.yaml to match "+lp)
+	}
 	if d := lockDiffers(l, spec); d != "" {
 		return fail(name, fmt.Sprintf("policy.yaml and %s disagree: %s", lp, d),
 			"a different backend needs the lock revoked first (`groundzero backend revoke`), then a new bootstrap; or restore policy.yaml")
