@@ -20,14 +20,17 @@ func (a *app) applyCmd() *cobra.Command {
 		Long: `apply re-runs every gate: the signed tag (when required), the freshness
 anchor, the signers registry, the integrity manifest, the engine (binary,
 configuration directory, modules, provider lock), the signed intent (for this
-environment, action and commit; unexpired; unused; approved by the people
-policy.yaml requires; bound to this plan when it names one), and the parity
+environment and action, the governed commit and governance/MANIFEST;
+unexpired; unused; approved by the people policy.yaml requires; bound to
+this plan when it names one), and the parity
 policy on the configuration and on the plan. A plan that destroys anything
 needs an intent with action destroy. The plan is copied into a private file
 and hashed first; those bytes are what is checked and applied.
 
-Then, on a terminal, the operator types the confirmation token printed with
-the summary and then the word APPLY; a wrong answer aborts and is recorded.
+Then, on the terminal, apply prints the gate results (one line per gate),
+the plan's resource changes (+ create, ~ update, - destroy, -/+ replace) and
+its summary, and the operator types the confirmation token printed with them
+and then the word APPLY; a wrong answer aborts and is recorded.
 Without a terminal apply refuses: non-interactive applies belong to the CI
 path. The intent is consumed before OpenTofu runs, the output is streamed and
 kept in the evidence store, and the resources created are recorded.`,

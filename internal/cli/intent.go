@@ -45,6 +45,10 @@ func readIntent(r *repo.Repo, file string) (*intent.Intent, []byte, string, erro
 		return nil, nil, rel, usage(err, "give the path of an intent in governance/intents/")
 	}
 	in, err := intent.Parse(data)
+	var ve *intent.VersionError
+	if errors.As(err, &ve) {
+		return nil, nil, rel, failed(fmt.Errorf("%s: %w", rel, err), "create a new intent with `groundzero intent new` and have it approved again")
+	}
 	if err != nil {
 		return nil, nil, rel, failed(fmt.Errorf("%s: %w", rel, err), "intents are written by `groundzero intent new` and never edited by hand")
 	}

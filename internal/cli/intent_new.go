@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/gittag"
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
@@ -20,15 +21,19 @@ func (a *app) intentNewCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "new --env ENV --action ACTION --reason TEXT",
 		Short: "write a new intent to governance/intents/<id>.json",
-		Long: `new writes an unsigned intent: a canonical JSON record of kind
-groundzero.intent/v1 that names the environment, the action (bootstrap,
+		Long: `new writes an intent: a canonical JSON record of kind
+groundzero.intent/v2 that names the environment, the action (bootstrap,
 apply, destroy, revoke or break-glass), the reason and ticket, the requester,
-the repository's commit and tag, its lifetime (--ttl, default and maximum from
-policy.yaml) and a random nonce. With --plan it is bound to that saved plan's
-SHA-256. The requester is the owner of --key (default GROUNDZERO_KEY, then
-git's user.signingkey), who must be in the signers registry, and whose
-signature the intent carries from the start. Its path is printed; approvers
-then run ` + "`groundzero intent sign`" + `.`,
+the governed commit (HEAD, less the commits that only change signed intents
+or revocations) and its tag, the SHA-256 of governance/MANIFEST, its lifetime
+(--ttl, default and maximum from policy.yaml) and a random nonce. With --plan
+it is bound to that saved plan's SHA-256. The requester is the owner of
+--key (default GROUNDZERO_KEY, then git's user.signingkey), who must be in
+the signers registry, and whose signature the intent carries from the start.
+Its path is printed; commit it, and approvers run
+` + "`groundzero intent approve`" + ` (or ` + "`intent sign`" + `) and commit their signatures:
+commits that only change intents or revocations do not move what an intent
+is bound to.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := a.repo()
@@ -69,23 +74,32 @@ then run ` + "`groundzero intent sign`" + `.`,
 				return usage(fmt.Errorf("--requester %s, but key %s belongs to %s", requester, spec, owner), "the requester is the owner of the key that signs the intent; drop --requester or use your own key")
 			}
 			requester = owner
-			head, err := gittag.Head(a.ctx, r)
-			if err != nil {
+			if _, err := gittag.Head(a.ctx, r); err != nil {
 				return usage(errors.New("the repository has no commit"), "commit the governed files first")
 			}
-			tag := ""
-			if names, err := gittag.AtHead(a.ctx, r); err == nil && len(names) > 0 {
-				sort.Strings(names)
-				tag = names[0]
-			}
-			in, err := intent.New(env, action, reason, ticket, requester, head, tag, a.now, ttl)
+			commit, extra, err := gittag.Governed(a.ctx, r)
 			if err != nil {
 				return usage(err, "")
 			}
+			tag := ""
+			if names, err := gittag.At(a.ctx, r, commit); err == nil && len(names) > 0 {
+				sort.Strings(names)
+				tag = names[0]
+			}
+			manifestSum, err := govern.ManifestSum(r)
+			if err != nil {
+				return govErr(err)
+			}
+			req := intent.Request{Env: env, Action: action, Reason: reason, Ticket: ticket, Requester: requester,
+				Commit: commit, Tag: tag, ManifestSHA256: manifestSum}
 			if planFile != "" {
-				if in.PlanSHA256, err = sha256File(planFile); err != nil {
+				if req.PlanSHA256, err = sha256File(planFile); err != nil {
 					return usage(err, "")
 				}
+			}
+			in, err := intent.New(req, a.now, ttl)
+			if err != nil {
+				return usage(err, "")
 			}
 			data, err := in.Marshal()
 			if err != nil {
@@ -104,10 +118,14 @@ then run ` + "`groundzero intent sign`" + `.`,
 			}
 			fmt.Fprintln(a.stdout, p)
 			a.info("intent %s: %s on %s, requested and signed by %s, expires %s", in.ID, in.Action, in.Env, in.Requester, in.Expires)
+			if extra > 0 {
+				a.info("intent %s is bound to the governed commit %.12s: HEAD adds %d commit(s) that only change signed records", in.ID, commit, extra)
+			}
 			rec := a.recorder(r)
 			rec.as(signer, sig)
 			rec.add("intent.new", in.ID, map[string]any{"env": in.Env, "action": in.Action, "requester": in.Requester, "reason": in.Reason,
-				"ticket": in.Ticket, "commit": in.Commit, "expires": in.Expires, "plan_sha256": in.PlanSHA256, "record_sha256": sha256hex(data), "key": sig.Issuer()})
+				"ticket": in.Ticket, "commit": in.Commit, "manifest_sha256": in.ManifestSHA256, "expires": in.Expires, "plan_sha256": in.PlanSHA256,
+				"record_sha256": sha256hex(data), "key": sig.Issuer()})
 			return rec.flush(nil)
 		},
 	}

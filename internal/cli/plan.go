@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/repo"
 )
 
@@ -27,7 +29,9 @@ modules and provider lock), the parity policy on the configuration, then
 directory, and the parity policy on the plan. It records the plan's SHA-256,
 what it adds, changes and destroys, and what ran, and prints them. The saved
 plan (default .groundzero/plans/ENV.tfplan) is what an intent approves and
-apply applies.`,
+apply applies. The plan and its ` + "`tofu show -json`" + ` rendering are kept in the
+evidence store as plan-SHA256.tfplan and plan-SHA256.json, where
+` + "`groundzero intent approve`" + ` fetches them to show approvers what they sign.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := a.repo()
@@ -59,12 +63,23 @@ apply applies.`,
 			rel, _ := filepathRel(r.Root, out)
 			fmt.Fprintln(a.stdout, p.Summary)
 			fmt.Fprintf(a.stdout, "plan file: %s\nplan sha256: %s\n", rel, p.SHA256)
+			if p.ArtifactErr != nil {
+				planName, _ := govern.PlanArtifacts(p.SHA256)
+				err := usage(fmt.Errorf("the plan was saved, but not kept in the evidence store: %w", p.ArtifactErr),
+					"approvers review the plan from the evidence store ("+planName+" and its .json): make the store reachable and writable, then run `groundzero plan` again")
+				if result != nil {
+					PrintError(a.stderr, err)
+					return result
+				}
+				return err
+			}
+			fmt.Fprintf(a.stdout, "kept as evidence: %s\n", strings.Join(p.Artifacts, ", "))
 			if result == nil {
 				action := "apply"
 				if p.Summary.Destroy > 0 {
 					action = "destroy"
 				}
-				a.info("next: groundzero intent new --env %s --action %s --reason '...' --plan %s; approvers sign it; then groundzero apply --env %s --intent FILE", run.EnvName, action, rel, run.EnvName)
+				a.info("next: groundzero intent new --env %s --action %s --reason '...' --plan %s; approvers review and sign it with groundzero intent approve FILE; then groundzero apply --env %s --intent FILE", run.EnvName, action, rel, run.EnvName)
 			}
 			return result
 		},

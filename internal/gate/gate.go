@@ -386,9 +386,12 @@ func (e *Env) TagRequired(flag bool) bool {
 	return flag || (e.Policy != nil && e.Policy.Gates.RequireTag)
 }
 
-// TagGate checks that ref (or, for "HEAD", some tag at HEAD) is an annotated
-// tag of HEAD's commit, signed by a current release signer, and that no
-// governed file has uncommitted changes.
+// TagGate checks that ref (or, for "HEAD", some tag on the governed commit)
+// is an annotated tag of the governed commit, signed by a current release
+// signer, and that no governed file has uncommitted changes. The governed
+// commit is HEAD, less the commits on its first-parent line that only
+// change signed records (gittag.Governed): approvals committed after the
+// tag do not move what the tag vouches for.
 func (e *Env) TagGate(ctx context.Context, ref string) Result {
 	const name = "tag"
 	head, err := gittag.Head(ctx, e.Repo)
@@ -412,15 +415,23 @@ func (e *Env) TagGate(ctx context.Context, ref string) Result {
 		return fail(name, "governed files have uncommitted changes: "+strings.Join(governedDirty, ", "),
 			"commit the changes and tag the new commit, or restore the files (`git restore`)")
 	}
+	governed, extra, err := gittag.Governed(ctx, e.Repo)
+	if err != nil {
+		return fail(name, err.Error(), "")
+	}
 	var refs []string
 	if ref == "HEAD" {
-		names, err := gittag.AtHead(ctx, e.Repo)
+		names, err := gittag.At(ctx, e.Repo, governed)
 		if err != nil {
 			return fail(name, err.Error(), "")
 		}
 		if len(names) == 0 {
-			return fail(name, fmt.Sprintf("HEAD (%s) has no tag", head[:12]),
-				"tag the commit with a signed annotated tag: `git tag -s vX.Y.Z -m ...` by a release signer")
+			if extra == 0 {
+				return fail(name, fmt.Sprintf("HEAD (%.12s) has no tag", head),
+					"tag the commit with a signed annotated tag: `git tag -s vX.Y.Z -m ...` by a release signer")
+			}
+			return fail(name, fmt.Sprintf("the governed commit %.12s (HEAD less %s) has no tag", governed, recordsOnlyCommits(extra)),
+				"tag the governed commit with a signed annotated tag: `git tag -s vX.Y.Z -m ... "+governed[:12]+"` by a release signer")
 		}
 		for _, n := range names {
 			refs = append(refs, "refs/tags/"+n)
@@ -430,25 +441,38 @@ func (e *Env) TagGate(ctx context.Context, ref string) Result {
 	}
 	var reasons []string
 	for _, rf := range refs {
-		detail, err := e.verifyTag(ctx, rf, head)
+		detail, err := e.verifyTag(ctx, rf, governed, extra)
 		if err == nil {
 			return pass(name, detail)
 		}
 		reasons = append(reasons, err.Error())
 	}
 	return fail(name, strings.Join(reasons, "; "),
-		"tag HEAD with `git tag -s` using the key of a current signer with role release (gpg.format openpgp or ssh)")
+		"tag the governed commit (HEAD, less commits that only change signed records) with `git tag -s` using the key of a current signer with role release (gpg.format openpgp or ssh)")
 }
 
-func (e *Env) verifyTag(ctx context.Context, ref, head string) (string, error) {
+// recordsOnly describes extra commits that only change signed records.
+func recordsOnlyCommits(extra int) string {
+	if extra == 1 {
+		return "1 commit that only changes signed records"
+	}
+	return fmt.Sprintf("%d commits that only change signed records", extra)
+}
+
+// verifyTag checks one tag against the governed commit, which HEAD follows
+// by extra records-only commits.
+func (e *Env) verifyTag(ctx context.Context, ref, governed string, extra int) (string, error) {
 	short := strings.TrimPrefix(ref, "refs/tags/")
 	tr, err := gittag.Read(ctx, e.Repo, ref)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", short, err)
 	}
 	t := tr.Tag
-	if t.Type != "commit" || t.Object != head {
-		return "", fmt.Errorf("%s: tags %s %.12s, but HEAD is %.12s", short, t.Type, t.Object, head)
+	if t.Type != "commit" || t.Object != governed {
+		if extra == 0 {
+			return "", fmt.Errorf("%s: tags %s %.12s, but HEAD is %.12s", short, t.Type, t.Object, governed)
+		}
+		return "", fmt.Errorf("%s: tags %s %.12s, but the governed commit is %.12s (HEAD less %s)", short, t.Type, t.Object, governed, recordsOnlyCommits(extra))
 	}
 	sigs, err := t.Signatures()
 	if err != nil {
@@ -459,5 +483,9 @@ func (e *Env) verifyTag(ctx context.Context, ref, head string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (%.12s) signed with %s by %s (release)", short, head, t.Scheme, strings.Join(ids, ", ")), nil
+	detail := fmt.Sprintf("%s (%.12s) signed with %s by %s (release)", short, governed, t.Scheme, strings.Join(ids, ", "))
+	if extra > 0 {
+		detail += "; HEAD adds " + recordsOnlyCommits(extra)
+	}
+	return detail, nil
 }

@@ -18,6 +18,11 @@
 // more than one such line, or with signature headers (gpgsig, gpgsig-sha256),
 // is ambiguous and refused (T20). OpenPGP signatures are checked as detached
 // signatures over the payload; SSH signatures in the "git" namespace.
+//
+// Governed finds the commit that intents and the tag gate are bound to: HEAD,
+// less the commits on its first-parent line that only add or change signed
+// records (governance/intents, governance/revocations). Approvals can then
+// travel through git, committed beside what they approve.
 package gittag
 
 import (
@@ -227,8 +232,11 @@ func Read(ctx context.Context, r *repo.Repo, ref string) (*Ref, error) {
 }
 
 // AtHead returns the names of all tags that point at HEAD's commit.
-func AtHead(ctx context.Context, r *repo.Repo) ([]string, error) {
-	out, err := r.Git(ctx, "tag", "--points-at", "HEAD")
+func AtHead(ctx context.Context, r *repo.Repo) ([]string, error) { return At(ctx, r, "HEAD") }
+
+// At returns the names of all tags that point at commit.
+func At(ctx context.Context, r *repo.Repo, commit string) ([]string, error) {
+	out, err := r.Git(ctx, "tag", "--points-at", commit, "--")
 	if err != nil {
 		return nil, err
 	}
@@ -271,4 +279,87 @@ func Dirty(ctx context.Context, r *repo.Repo, dirs ...string) ([]string, error) 
 		}
 	}
 	return paths, nil
+}
+
+// MaxRecordsOnly bounds the walk of Governed: the number of commits that
+// only change signed records it will step over.
+const MaxRecordsOnly = 1000
+
+// WalkError reports a first-parent line with more records-only commits
+// after the last governed change than Governed will walk.
+type WalkError struct{ Limit int }
+
+func (e *WalkError) Error() string {
+	return fmt.Sprintf("HEAD has more than %d commits after the last one that changes governed content, each only changing signed records; commit a governed change (or tag a newer commit) so the walk stays short", e.Limit)
+}
+
+// Governed returns the commit whose content intents and the tag gate are
+// bound to: the nearest commit C on HEAD's first-parent line (HEAD itself
+// included) such that every commit after C on that line changes, against
+// its first parent, only paths under repo.RecordDirs (signed intents and
+// revocations, which verify by their own signatures). extra is how many such
+// commits follow C. Outside the record directories HEAD's tree is then C's,
+// so approvals can be committed beside what they approve without moving
+// what they approve. A merge commit is judged by the same tree comparison:
+// one that brings in anything outside the record directories from another
+// parent is a governed change, and what its other parents contain is never
+// walked.
+func Governed(ctx context.Context, r *repo.Repo) (commit string, extra int, err error) {
+	return governed(ctx, r, MaxRecordsOnly)
+}
+
+func governed(ctx context.Context, r *repo.Repo, limit int) (string, int, error) {
+	out, err := r.Git(ctx, "rev-list", "--first-parent", "--parents", fmt.Sprintf("--max-count=%d", limit+1), "HEAD^{commit}", "--")
+	if err != nil {
+		return "", 0, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, line := range lines {
+		ids := strings.Fields(line)
+		if len(ids) == 0 {
+			break
+		}
+		if len(ids) < 2 {
+			return ids[0], i, nil // a root (or a shallow clone's boundary)
+		}
+		only, err := recordsOnly(ctx, r, ids[1], ids[0])
+		if err != nil {
+			return "", 0, err
+		}
+		if !only {
+			return ids[0], i, nil
+		}
+		if i+1 > limit {
+			return "", 0, &WalkError{Limit: limit}
+		}
+	}
+	return "", 0, fmt.Errorf("git rev-list HEAD listed no commit")
+}
+
+// recordsOnly reports whether every path that differs between parent and
+// commit lies under a record directory. Renames are listed as a deletion
+// and an addition, so a file moved out of the governed tree counts as a
+// governed change.
+func recordsOnly(ctx context.Context, r *repo.Repo, parent, commit string) (bool, error) {
+	out, err := r.Git(ctx, "diff-tree", "-r", "-z", "--name-only", "--no-renames", "--no-commit-id", parent, commit, "--")
+	if err != nil {
+		return false, err
+	}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p != "" && !IsRecord(p) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// IsRecord reports whether a repository path lies under one of
+// repo.RecordDirs.
+func IsRecord(p string) bool {
+	for _, d := range repo.RecordDirs {
+		if strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -21,8 +21,10 @@ import (
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/tfrun"
+	"github.com/groundzero/groundzero/internal/trail"
 )
 
 // Summary counts what a plan does.
@@ -34,8 +36,15 @@ func (s Summary) String() string {
 	return fmt.Sprintf("Plan: %d to add, %d to change, %d to destroy.", s.Add, s.Change, s.Destroy)
 }
 
+// SummaryOf counts what a plan adds, changes and destroys (managed
+// resources only; a replacement counts as one add and one destroy).
+func SummaryOf(p *tfjson.Plan) Summary { return summarise(p) }
+
 func summarise(p *tfjson.Plan) Summary {
 	var s Summary
+	if p == nil {
+		return s
+	}
 	for _, rc := range p.ResourceChanges {
 		if rc == nil || rc.Change == nil || rc.Mode != tfjson.ManagedResourceMode {
 			continue
@@ -56,6 +65,53 @@ func summarise(p *tfjson.Plan) Summary {
 	return s
 }
 
+// Change is one resource change of a plan, as a person reviews it.
+type Change struct {
+	Symbol  string // "+", "~", "-", "-/+", "+/-", "<=" or "."
+	Action  string // create, update, destroy, replace, read or forget
+	Address string
+}
+
+// String is the change as approve and apply print it, e.g.
+// "+ create terraform_data.one" or "-/+ replace aws_s3_bucket.state".
+func (c Change) String() string { return c.Symbol + " " + c.Action + " " + c.Address }
+
+// Changes lists what a plan does to each resource, in the plan's order;
+// resources it leaves as they are are left out.
+func Changes(p *tfjson.Plan) []Change {
+	if p == nil {
+		return nil
+	}
+	var out []Change
+	for _, rc := range p.ResourceChanges {
+		if rc == nil || rc.Change == nil {
+			continue
+		}
+		a := rc.Change.Actions
+		c := Change{Address: rc.Address}
+		switch {
+		case a.DestroyBeforeCreate():
+			c.Symbol, c.Action = "-/+", "replace"
+		case a.CreateBeforeDestroy():
+			c.Symbol, c.Action = "+/-", "replace"
+		case a.Create():
+			c.Symbol, c.Action = "+", "create"
+		case a.Update():
+			c.Symbol, c.Action = "~", "update"
+		case a.Delete():
+			c.Symbol, c.Action = "-", "destroy"
+		case a.Read():
+			c.Symbol, c.Action = "<=", "read"
+		case a.Forget():
+			c.Symbol, c.Action = ".", "forget"
+		default:
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // Plan is a saved plan held privately: the bytes that were hashed are the
 // bytes that are shown, checked and applied (T30).
 type Plan struct {
@@ -63,6 +119,12 @@ type Plan struct {
 	SHA256  string
 	Summary Summary
 	JSON    *tfjson.Plan
+	// Artifacts name the plan and its rendering kept as evidence (plan
+	// only); ArtifactErr says why they could not be kept.
+	Artifacts   []string
+	ArtifactErr error
+
+	shown []byte // the `tofu show -json` bytes JSON was parsed from
 }
 
 // hold copies the plan file at src into a private directory and hashes the
@@ -108,6 +170,7 @@ func (r *Run) show(ctx context.Context, p *Plan) error {
 	if p.JSON, err = parity.ParsePlan(js); err != nil {
 		return err
 	}
+	p.shown = js
 	p.Summary = summarise(p.JSON)
 	return nil
 }
@@ -115,7 +178,11 @@ func (r *Run) show(ctx context.Context, p *Plan) error {
 // MakePlan is what `groundzero plan` runs after the static gates: the engine
 // gate, the parity policy on the configuration, `tofu init` and `tofu plan`
 // into the private working directory, and the parity policy on the plan. The
-// plan is copied to out, and its SHA-256 recorded.
+// plan is copied to out, and its SHA-256 recorded. The plan and its
+// `tofu show -json` rendering are kept as evidence artifacts
+// (PlanArtifacts), so that approvers review what they sign from the
+// evidence store; the plan's audit entry names them and records the
+// rendering's SHA-256. A failure to keep them is Plan.ArtifactErr.
 func (r *Run) MakePlan(ctx context.Context, out string, destroy bool) (*Plan, error) {
 	if ok, err := r.Engine(ctx); !ok || err != nil {
 		return nil, err
@@ -149,10 +216,122 @@ func (r *Run) MakePlan(ctx context.Context, out string, destroy bool) (*Plan, er
 	}
 	rel, _ := r.repoRel(out)
 	d := r.EngineDetails()
-	for k, v := range map[string]any{"plan_sha256": p.SHA256, "add": p.Summary.Add, "change": p.Summary.Change, "destroy": p.Summary.Destroy, "file": rel, "ok": res.OK} {
+	for k, v := range map[string]any{"plan_sha256": p.SHA256, "plan_json_sha256": sha256hex(p.shown),
+		"add": p.Summary.Add, "change": p.Summary.Change, "destroy": p.Summary.Destroy, "file": rel, "ok": res.OK} {
 		d[k] = v
 	}
+	if p.ArtifactErr = r.keepPlan(p); p.ArtifactErr != nil {
+		d["artifacts_error"] = p.ArtifactErr.Error()
+	} else {
+		d["artifacts"] = p.Artifacts
+	}
 	r.Note("plan", r.EnvName, d)
+	return p, nil
+}
+
+// PlanArtifacts names the evidence artifacts of the saved plan with this
+// SHA-256: the plan file, and its `tofu show -json` rendering.
+func PlanArtifacts(sha string) (plan, rendering string) {
+	return "plan-" + sha + ".tfplan", "plan-" + sha + ".json"
+}
+
+// keepPlan stores the held plan's bytes (hashed again: the bytes kept are
+// the bytes checked) and its rendering as evidence, once. Names carry the
+// plan's hash, so one already kept under its name is the same plan; the
+// rendering is checked against the audit entry when it is read back.
+func (r *Run) keepPlan(p *Plan) error {
+	if r.cfg.Artifact == nil {
+		return errors.New("no evidence store to keep the plan in")
+	}
+	data, err := os.ReadFile(p.Path)
+	if err != nil {
+		return err
+	}
+	if sha256hex(data) != p.SHA256 {
+		return fmt.Errorf("the held plan changed after it was hashed")
+	}
+	planName, jsonName := PlanArtifacts(p.SHA256)
+	for _, a := range []struct {
+		name string
+		data []byte
+	}{{planName, data}, {jsonName, p.shown}} {
+		var exists *trail.ArtifactExistsError
+		if err := r.cfg.Artifact(a.name, a.data); err != nil && !errors.As(err, &exists) {
+			return fmt.Errorf("keeping %s: %w", a.name, err)
+		}
+	}
+	p.Artifacts = []string{planName, jsonName}
+	return nil
+}
+
+// EvidenceError reports a saved plan that the evidence store does not hold,
+// or holds in a form that does not match what was recorded for it.
+type EvidenceError struct {
+	SHA256 string // the plan's SHA-256
+	Reason string
+}
+
+func (e *EvidenceError) Error() string {
+	return fmt.Sprintf("plan sha256:%s cannot be reviewed from the evidence store: %s", e.SHA256, e.Reason)
+}
+
+// PlanEvidence is a saved plan as the evidence store keeps it, with what the
+// audit trail recorded about it.
+type PlanEvidence struct {
+	SHA256 string // the plan's SHA-256, as an intent's plan_sha256 names it
+	Plan   []byte // the plan artifact's bytes
+	JSON   []byte // the rendering artifact's bytes
+	// Recorded are the rendering SHA-256s (plan_json_sha256) that the
+	// audit trail's plan entries for this plan record.
+	Recorded []string
+}
+
+// Check verifies the evidence: the plan artifact hashes to SHA256, the
+// audit trail records one rendering for it, and the rendering artifact is
+// that one and reads as a plan. It returns the rendered plan.
+func (e *PlanEvidence) Check() (*tfjson.Plan, error) {
+	planName, jsonName := PlanArtifacts(e.SHA256)
+	fail := func(format string, args ...any) (*tfjson.Plan, error) {
+		return nil, &EvidenceError{SHA256: e.SHA256, Reason: fmt.Sprintf(format, args...)}
+	}
+	if got := sha256hex(e.Plan); got != e.SHA256 {
+		return fail("%s hashes to sha256:%s, not the plan's hash", planName, got)
+	}
+	recorded := slices.Compact(slices.Sorted(slices.Values(e.Recorded)))
+	switch {
+	case len(recorded) == 0:
+		return fail("no plan entry in the audit trail records a rendering of it")
+	case len(recorded) > 1:
+		return fail("the audit trail records %d different renderings of it", len(recorded))
+	}
+	if got := sha256hex(e.JSON); got != recorded[0] {
+		return fail("%s hashes to sha256:%s, but the plan's audit entry recorded sha256:%s", jsonName, got, recorded[0])
+	}
+	p, err := parity.ParsePlan(e.JSON)
+	if err != nil {
+		return fail("%s: %v", jsonName, err)
+	}
+	return p, nil
+}
+
+// ShowPlan renders a saved plan file with the engine, for a person to
+// review it: the engine gate, `tofu init` and `tofu show -json` of a private
+// copy of the file. Run the static gates first. It returns nil Plan when
+// the engine gate failed.
+func (r *Run) ShowPlan(ctx context.Context, file string) (*Plan, error) {
+	if ok, err := r.Engine(ctx); !ok || err != nil {
+		return nil, err
+	}
+	p, err := r.hold(file)
+	if err != nil {
+		return nil, usage(err, "")
+	}
+	if err := r.Init(ctx); err != nil {
+		return nil, usage(err, "fix the configuration or the backend; OpenTofu's output above says what failed")
+	}
+	if err := r.show(ctx, p); err != nil {
+		return nil, usage(err, "the plan file must be one that `groundzero plan` saved for this configuration")
+	}
 	return p, nil
 }
 
@@ -191,9 +370,15 @@ func VerifyIntent(ctx context.Context, g *gate.Env, pol *policy.Policy, f Intent
 	if res := g.AnchorGate(env); !res.OK {
 		return nil, &GateError{res}
 	}
-	head, err := gittag.Head(ctx, g.Repo)
+	governed, _, err := gittag.Governed(ctx, g.Repo)
 	if err != nil {
 		return nil, usage(err, "")
+	}
+	manifestSum := ""
+	if g.ManifestRaw != nil {
+		manifestSum = sha256hex(g.ManifestRaw) // the bytes the manifest gate verified
+	} else if manifestSum, err = ManifestSum(g.Repo); err != nil {
+		return nil, err
 	}
 	sigs, err := sigfile.Load(g.Repo, f.Rel)
 	if err != nil {
@@ -203,9 +388,20 @@ func VerifyIntent(ctx context.Context, g *gate.Env, pol *policy.Policy, f Intent
 	in := f.Intent
 	ix := g.Anchor
 	return intent.Verify(in, f.Data, sigs, g.Registry(), pol.Gates.Approvals[in.Action], intent.Expect{
-		Env: env, Action: in.Action, Commit: head, PlanSHA256: planSHA, Now: g.Now, TrailTime: ix.NewestCheckpoint(), MaxTTL: maxTTL,
-		Used: ix.UsedSeq,
+		Env: env, Action: in.Action, Commit: governed, ManifestSHA256: manifestSum, PlanSHA256: planSHA,
+		Now: g.Now, TrailTime: ix.NewestCheckpoint(), MaxTTL: maxTTL, Used: ix.UsedSeq,
 	})
+}
+
+// ManifestSum returns the SHA-256 of governance/MANIFEST's bytes, which
+// intents carry as manifest_sha256. A missing or unreadable MANIFEST is a
+// *UsageError.
+func ManifestSum(r *repo.Repo) (string, error) {
+	data, err := r.ReadFile(repo.ManifestFile, manifest.MaxSize)
+	if err != nil {
+		return "", usage(err, "run `groundzero manifest update` and have an approver sign it (`groundzero manifest sign`)")
+	}
+	return sha256hex(data), nil
 }
 
 // GateError is a gate that must pass before an intent is judged.
@@ -305,7 +501,12 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 	if err := r.cfg.Record(r.Events()); err != nil {
 		return nil, err
 	}
-	// The held copy is hashed again at the moment of use.
+	return r.applyHeld(ctx, p, in)
+}
+
+// applyHeld applies the held, approved plan: the intent was consumed
+// already. The held copy is hashed again at the moment of use (T30).
+func (r *Run) applyHeld(ctx context.Context, p *Plan, in *intent.Intent) (*Applied, error) {
 	if sum, err := manifest.HashFile(p.Path); err != nil || hex.EncodeToString(sum[:]) != p.SHA256 {
 		return nil, fmt.Errorf("the approved plan changed after it was checked; nothing was applied")
 	}
@@ -325,7 +526,7 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 			}
 		}
 	}
-	d = r.EngineDetails()
+	d := r.EngineDetails()
 	for k, v := range map[string]any{"ok": applyErr == nil, "env": r.EnvName, "plan_sha256": p.SHA256, "log_sha256": sha256hex(out.Log),
 		"add": p.Summary.Add, "change": p.Summary.Change, "destroy": p.Summary.Destroy, "resources": out.Resources} {
 		d[k] = v
@@ -354,13 +555,42 @@ func (r *Run) confirm(req ApplyRequest, p *Plan) (bool, error) {
 		r.Note("apply.refused", in.ID, map[string]any{"reason": "no terminal", "env": r.EnvName})
 		return false, NoTerminalError{}
 	}
-	summary := fmt.Sprintf("%s\nEnvironment %s, intent %s (%s), plan sha256:%s", p.Summary, r.EnvName, in.ID, in.Action, p.SHA256)
+	summary := r.ConfirmSummary(p) + fmt.Sprintf("\nEnvironment %s, intent %s (%s)", r.EnvName, in.ID, in.Action)
 	if err := req.Confirm(summary, in.Token()); err != nil {
 		r.add(gate.Result{Name: "confirm", Detail: err.Error(), Hint: "nothing was changed; run apply again and type the token, then APPLY"})
 		r.Note("apply.abort", in.ID, map[string]any{"reason": err.Error(), "env": r.EnvName})
 		return false, nil
 	}
 	return r.add(gate.Result{Name: "confirm", OK: true, Detail: "token and APPLY typed on the terminal"}), nil
+}
+
+// ConfirmSummary is what a person reads before confirming a change that
+// applies the held plan p: one line per gate result so far ("PASS  name
+// detail" or "FAIL  …"), one line per resource change of the plan
+// (Change.String, e.g. "+ create terraform_data.one"), the plan's summary
+// line and its SHA-256, each line ending in a newline but the last. The
+// caller adds what the change is for (environment, intent) and passes the
+// text to its Confirmer, as Apply does.
+func (r *Run) ConfirmSummary(p *Plan) string {
+	var b strings.Builder
+	b.WriteString("Gates:\n")
+	for _, res := range r.Results {
+		status := "PASS"
+		if !res.OK {
+			status = "FAIL"
+		}
+		fmt.Fprintf(&b, "%s  %-9s %s\n", status, res.Name, res.Detail)
+	}
+	b.WriteString("Resource changes:\n")
+	changes := Changes(p.JSON)
+	for _, c := range changes {
+		fmt.Fprintf(&b, "  %s\n", c)
+	}
+	if len(changes) == 0 {
+		b.WriteString("  (none)\n")
+	}
+	fmt.Fprintf(&b, "%s\nPlan sha256:%s", p.Summary, p.SHA256)
+	return b.String()
 }
 
 func allResources(m *tfjson.StateModule) []*tfjson.StateResource {
@@ -383,6 +613,10 @@ func IntentHint(err error) string {
 		ge *GateError
 	)
 	switch {
+	case errors.As(err, &mm) && mm.Field == "commit":
+		return "the governed content changed since the intent was made (commits that only add intents or revocations do not count): create a new intent and have it approved"
+	case errors.As(err, &mm) && mm.Field == "manifest_sha256":
+		return "governance/MANIFEST is not the one the intent was made for: create a new intent for the governed state as it is now, and have it approved"
 	case errors.As(err, &mm):
 		return "create an intent for this environment, action, commit and plan"
 	case errors.As(err, &ex), errors.As(err, &us):

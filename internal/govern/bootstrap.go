@@ -1,13 +1,10 @@
 package govern
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,13 +18,10 @@ import (
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/lock"
-	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/tfrun"
-
-	tfjson "github.com/hashicorp/terraform-json"
 )
 
 // BootstrapRequest is what `groundzero bootstrap` carries out.
@@ -251,8 +245,8 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		Namespace: spec.Namespace, Path: spec.Path, Previous: previous, Probes: j.Passed, Region: spec.Region, Revocation: revocation,
 		StateKey: stateKey(spec), Template: tmpl.Name, TemplateSHA256: tmpl.SHA256, Version: version,
 	}
-	if head, err := gittag.Head(ctx, r.cfg.Repo); err == nil {
-		l.Commit = head
+	if governed, _, err := gittag.Governed(ctx, r.cfg.Repo); err == nil {
+		l.Commit = governed
 	}
 	l.Tag = in.Tag
 	l.Resources = map[string]string{}
@@ -394,45 +388,6 @@ func (r *Run) CreateStore(ctx context.Context, f IntentFile, open func(context.C
 	return out, err
 }
 
-// applyHeld applies the held, approved plan: the intent was consumed
-// already. The held copy is hashed again at the moment of use (T30).
-func (r *Run) applyHeld(ctx context.Context, p *Plan, in *intent.Intent) (*Applied, error) {
-	if sum, err := manifest.HashFile(p.Path); err != nil || hex.EncodeToString(sum[:]) != p.SHA256 {
-		return nil, fmt.Errorf("the approved plan changed after it was checked; nothing was applied")
-	}
-	var log bytes.Buffer
-	tee := io.Writer(&log)
-	if r.cfg.Stderr != nil {
-		tee = io.MultiWriter(r.cfg.Stderr, &log)
-	}
-	_, applyErr := r.tf.Run(ctx, tee, tfrun.ApplyArgs(p.Path)...)
-	out := &Applied{Plan: p, Log: log.Bytes(), Err: applyErr, LogName: "apply-" + in.ID + ".log"}
-	if js, err := r.tf.Run(ctx, nil, tfrun.ShowJSONArgs("")...); err == nil {
-		var st tfjson.State
-		if err := st.UnmarshalJSON(js); err == nil && st.Values != nil && st.Values.RootModule != nil {
-			for _, res := range allResources(st.Values.RootModule) {
-				id, _ := res.AttributeValues["id"].(string)
-				out.Resources = append(out.Resources, map[string]any{"address": res.Address, "type": res.Type, "id": id})
-			}
-		}
-	}
-	d := r.EngineDetails()
-	for k, v := range map[string]any{"ok": applyErr == nil, "env": r.EnvName, "plan_sha256": p.SHA256, "log_sha256": sha256hex(out.Log),
-		"add": p.Summary.Add, "change": p.Summary.Change, "destroy": p.Summary.Destroy, "resources": out.Resources} {
-		d[k] = v
-	}
-	if err := r.cfg.Artifact(out.LogName, out.Log); err != nil {
-		out.LogErr = err
-	} else {
-		d["log"] = out.LogName
-	}
-	if applyErr != nil {
-		d["error"] = applyErr.Error()
-	}
-	r.Note("apply.result", in.ID, d)
-	return out, nil
-}
-
 // RevokedLockOnly reports whether the static gates failed only because the
 // environment's lock was revoked, which is what a new bootstrap follows: it
 // runs the backend gate again as bootstrap judges it, and keeps that result.
@@ -544,7 +499,7 @@ func (r *Run) confirmBootstrap(req BootstrapRequest, held *Plan, spec backend.Sp
 	}
 	summary := fmt.Sprintf("Bootstrap environment %s: create the %s state store %s (key %s, lock %s) and move the state into it.", r.EnvName, spec.Kind, where(spec), spec.Key.Provider, spec.Lock)
 	if held != nil {
-		summary += "\n" + held.Summary.String()
+		summary += "\n" + r.ConfirmSummary(held)
 	}
 	summary += fmt.Sprintf("\nIntent %s (%s)", in.ID, in.Action)
 	if err := req.Confirm(summary, in.Token()); err != nil {

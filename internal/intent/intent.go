@@ -1,33 +1,46 @@
 // Package intent is signed human intent: a record that says who wants which
-// action on which environment at which commit, until when, and why, signed by
-// the people whose approval the policy requires.
+// action on which environment, for which governed content, until when, and
+// why, signed by the people whose approval the policy requires.
 //
 // # Format
 //
 // An intent is a canonical JSON record (package record) of kind
-// "groundzero.intent/v1", stored as governance/intents/<id>.json, with its
+// "groundzero.intent/v2", stored as governance/intents/<id>.json, with its
 // detached signatures beside it (<id>.json.asc for OpenPGP, <id>.json.sig for
-// SSH in the namespace "groundzero.intent/v1"):
+// SSH in the namespace "groundzero.intent/v2"):
 //
 //	{"action":"apply","commit":"<hex>","created":"2026-11-29T10:00:00Z",
 //	 "env":"prod","expires":"2026-11-30T10:00:00Z","id":"20261129T100000Z-9b1c2d3e",
-//	 "kind":"groundzero.intent/v1","nonce":"<32 hex>","plan_sha256":"<hex>",
-//	 "reason":"rotate the state key","requester":"alice","tag":"v1.4.0","ticket":"CHG-1234"}
+//	 "kind":"groundzero.intent/v2","manifest_sha256":"<hex>","nonce":"<32 hex>",
+//	 "plan_sha256":"<hex>","reason":"rotate the state key","requester":"alice",
+//	 "tag":"v1.4.0","ticket":"CHG-1234"}
 //
-// plan_sha256 is optional; when present the intent approves exactly that
-// saved plan. Unknown fields are refused; a breaking change makes v2.
+// commit is the governed commit (gittag.Governed): HEAD when the intent is
+// made, less the commits that only change signed records, so that the intent
+// and its signatures can be committed without moving what they approve. tag
+// is a tag on that commit, or "". manifest_sha256 is the SHA-256 of
+// governance/MANIFEST's bytes when the intent was made: the governed content
+// the approvers saw. plan_sha256 is optional; when present the intent
+// approves exactly that saved plan.
+//
+// Every field but plan_sha256 is required and unknown fields are refused. A
+// breaking change (a new required field, a changed meaning) makes a new
+// version, and readers refuse the versions they no longer accept: v1, which
+// bound an intent to HEAD and carried no manifest_sha256, is refused with a
+// message that says to create a new intent.
 //
 // # Rules
 //
 // An intent authorises its action only when, at the verification time: its
-// env, action and commit are the ones being acted on (T7); it was created no
-// later than now and expires after now, within the policy's maximum lifetime
-// (T6); the clock is not earlier than the audit trail's newest checkpoint
-// (T24); its nonce has not been consumed (T3); and distinct signers holding
-// the roles the policy requires for the action have signed it, at least one of
-// them from require_one_of, with the requester's own signature not counting
-// where the policy says so (T2). The requester must have signed it: the
-// requester is the owner of the key that created it (T31).
+// env, action, commit and manifest_sha256 are the ones being acted on (T7);
+// it was created no later than now and expires after now, within the
+// policy's maximum lifetime (T6); the clock is not earlier than the audit
+// trail's newest checkpoint (T24); its nonce has not been consumed (T3); and
+// distinct signers holding the roles the policy requires for the action have
+// signed it, at least one of them from require_one_of, with the requester's
+// own signature not counting where the policy says so (T2). The requester
+// must have signed it: the requester is the owner of the key that created it
+// (T31).
 package intent
 
 import (
@@ -48,23 +61,27 @@ import (
 )
 
 // Kind is the record kind, and the SSH namespace of intent signatures.
-var Kind = record.Kind("intent")
+const Kind = "groundzero.intent/v2"
+
+// KindV1 is the kind of the first intent format, no longer accepted.
+var KindV1 = record.Kind("intent")
 
 // Intent is one intent record.
 type Intent struct {
-	Action     string `json:"action"`
-	Commit     string `json:"commit"`
-	Created    string `json:"created"`
-	Env        string `json:"env"`
-	Expires    string `json:"expires"`
-	ID         string `json:"id"`
-	Kind       string `json:"kind"`
-	Nonce      string `json:"nonce"`
-	PlanSHA256 string `json:"plan_sha256,omitempty"`
-	Reason     string `json:"reason"`
-	Requester  string `json:"requester"`
-	Tag        string `json:"tag"`
-	Ticket     string `json:"ticket"`
+	Action         string `json:"action"`
+	Commit         string `json:"commit"`
+	Created        string `json:"created"`
+	Env            string `json:"env"`
+	Expires        string `json:"expires"`
+	ID             string `json:"id"`
+	Kind           string `json:"kind"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+	Nonce          string `json:"nonce"`
+	PlanSHA256     string `json:"plan_sha256,omitempty"`
+	Reason         string `json:"reason"`
+	Requester      string `json:"requester"`
+	Tag            string `json:"tag"`
+	Ticket         string `json:"ticket"`
 }
 
 // MalformedError reports an intent file that is not a valid record.
@@ -72,18 +89,37 @@ type MalformedError struct{ Reason string }
 
 func (e *MalformedError) Error() string { return "malformed intent: " + e.Reason }
 
+// VersionError reports an intent in a format that is no longer accepted.
+type VersionError struct{ Kind string }
+
+func (e *VersionError) Error() string {
+	v := e.Kind[strings.LastIndex(e.Kind, "/")+1:]
+	return "intent format " + v + " is no longer accepted: create a new intent"
+}
+
 var (
 	idRE   = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
 	hexRE  = regexp.MustCompile(`^[0-9a-f]+$`)
 	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 )
 
-// New makes an unsigned intent.
-func New(env, action, reason, ticket, requester, commit, tag string, now time.Time, ttl time.Duration) (*Intent, error) {
-	if !slices.Contains(policy.Actions, action) {
-		return nil, fmt.Errorf("action %q is not one of %s", action, strings.Join(policy.Actions, ", "))
+// Request is what a new intent asks for, and what it is bound to.
+type Request struct {
+	Env, Action, Reason, Ticket, Requester string
+	// Commit is the governed commit (gittag.Governed), Tag a tag on it or "".
+	Commit, Tag string
+	// ManifestSHA256 is the SHA-256 of governance/MANIFEST's bytes.
+	ManifestSHA256 string
+	// PlanSHA256 is the saved plan's SHA-256, or "" for none.
+	PlanSHA256 string
+}
+
+// New makes an unsigned intent that lives ttl from now.
+func New(req Request, now time.Time, ttl time.Duration) (*Intent, error) {
+	if !slices.Contains(policy.Actions, req.Action) {
+		return nil, fmt.Errorf("action %q is not one of %s", req.Action, strings.Join(policy.Actions, ", "))
 	}
-	if strings.TrimSpace(reason) == "" {
+	if strings.TrimSpace(req.Reason) == "" {
 		return nil, errors.New("an intent needs a reason")
 	}
 	var nonce [16]byte
@@ -92,9 +128,10 @@ func New(env, action, reason, ticket, requester, commit, tag string, now time.Ti
 	}
 	now = now.UTC().Truncate(time.Second)
 	in := &Intent{
-		Action: action, Commit: commit, Created: now.Format(time.RFC3339), Env: env,
-		Expires: now.Add(ttl).Format(time.RFC3339), Kind: Kind, Nonce: hex.EncodeToString(nonce[:]),
-		Reason: reason, Requester: requester, Tag: tag, Ticket: ticket,
+		Action: req.Action, Commit: req.Commit, Created: now.Format(time.RFC3339), Env: req.Env,
+		Expires: now.Add(ttl).Format(time.RFC3339), Kind: Kind, ManifestSHA256: req.ManifestSHA256,
+		Nonce: hex.EncodeToString(nonce[:]), PlanSHA256: req.PlanSHA256,
+		Reason: req.Reason, Requester: req.Requester, Tag: req.Tag, Ticket: req.Ticket,
 		ID: now.Format("20060102T150405Z") + "-" + hex.EncodeToString(nonce[:4]),
 	}
 	return in, in.validate()
@@ -105,6 +142,9 @@ func (in *Intent) Marshal() ([]byte, error) { return record.MarshalFile(in) }
 
 // Parse reads an intent record, refusing anything but its canonical bytes.
 func Parse(data []byte) (*Intent, error) {
+	if k, err := record.KindOf(data); err == nil && k == KindV1 {
+		return nil, &VersionError{Kind: k}
+	}
 	var in Intent
 	if err := record.Parse(data, &in); err != nil {
 		return nil, &MalformedError{err.Error()}
@@ -136,6 +176,8 @@ func (in *Intent) validate() error {
 		return errors.New("bad nonce")
 	case (len(in.Commit) != 40 && len(in.Commit) != 64) || !hexRE.MatchString(in.Commit):
 		return errors.New("bad commit")
+	case len(in.ManifestSHA256) != 64 || !hexRE.MatchString(in.ManifestSHA256):
+		return errors.New("bad or missing manifest_sha256")
 	case in.PlanSHA256 != "" && (len(in.PlanSHA256) != 64 || !hexRE.MatchString(in.PlanSHA256)):
 		return errors.New("bad plan_sha256")
 	case len(in.Reason) > 2000 || len(in.Ticket) > 200 || len(in.Tag) > 250:
@@ -165,7 +207,8 @@ func (in *Intent) Token() string {
 
 // Typed verification errors: what the caller does next depends on which.
 
-// MismatchError: the intent is for another env, action, commit or plan (T7).
+// MismatchError: the intent is for another env, action, commit, manifest or
+// plan (T7). Field names which.
 type MismatchError struct {
 	Field     string
 	Got, Want string
@@ -207,11 +250,14 @@ func (e *ApprovalError) Unwrap() error { return e.Err }
 
 // Expect is what an intent must match, and the facts it is judged by.
 type Expect struct {
-	Env, Action, Commit string
-	PlanSHA256          string    // the plan being applied; "" when none
-	Now                 time.Time // fixed once per verification
-	TrailTime           time.Time // newest checkpoint time of the audit trail
-	MaxTTL              time.Duration
+	Env, Action string
+	Commit      string // the governed commit (gittag.Governed)
+	// ManifestSHA256 is the SHA-256 of governance/MANIFEST's bytes now.
+	ManifestSHA256 string
+	PlanSHA256     string    // the plan being applied; "" when none
+	Now            time.Time // fixed once per verification
+	TrailTime      time.Time // newest checkpoint time of the audit trail
+	MaxTTL         time.Duration
 	// Used returns the audit seq that consumed nonce, or -1.
 	Used func(nonce string) int64
 }
@@ -238,6 +284,7 @@ func (e *RequesterError) Error() string {
 func Verify(in *Intent, data []byte, sigs []*signature.Signature, reg *signers.Registry, rule policy.Approval, x Expect) (*Verified, error) {
 	for _, m := range []struct{ field, got, want string }{
 		{"env", in.Env, x.Env}, {"action", in.Action, x.Action}, {"commit", in.Commit, x.Commit},
+		{"manifest_sha256", in.ManifestSHA256, x.ManifestSHA256},
 	} {
 		if m.got != m.want {
 			return nil, &MismatchError{Field: m.field, Got: m.got, Want: m.want}

@@ -23,7 +23,15 @@ import (
 	"github.com/groundzero/groundzero/internal/signers"
 )
 
-const commit = "0123456789abcdef0123456789abcdef01234567"
+const (
+	commit      = "0123456789abcdef0123456789abcdef01234567"
+	manifestSum = "a3f1c2d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+)
+
+func request(action string) intent.Request {
+	return intent.Request{Env: "prod", Action: action, Reason: "rotate the key", Ticket: "CHG-1", Requester: "alice",
+		Commit: commit, Tag: "v1", ManifestSHA256: manifestSum}
+}
 
 var now = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
@@ -81,13 +89,13 @@ func (p *people) sign(t *testing.T, data []byte, ids ...string) []*signature.Sig
 func rules() map[string]policy.Approval { return policy.DefaultApprovals() }
 
 func expect(in *intent.Intent) intent.Expect {
-	return intent.Expect{Env: in.Env, Action: in.Action, Commit: commit, PlanSHA256: in.PlanSHA256, Now: now.Add(time.Hour),
+	return intent.Expect{Env: in.Env, Action: in.Action, Commit: commit, ManifestSHA256: manifestSum, PlanSHA256: in.PlanSHA256, Now: now.Add(time.Hour),
 		MaxTTL: 72 * time.Hour, Used: func(string) int64 { return -1 }}
 }
 
 func newIntent(t *testing.T, action string) (*intent.Intent, []byte) {
 	t.Helper()
-	in, err := intent.New("prod", action, "rotate the key", "CHG-1", "alice", commit, "v1", now, 24*time.Hour)
+	in, err := intent.New(request(action), now, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +165,7 @@ func TestBindingAndTime(t *testing.T) {
 	check("other env (T7)", func(x *intent.Expect) { x.Env = "dev" }, &mm)
 	check("other action", func(x *intent.Expect) { x.Action = "destroy" }, &mm)
 	check("other commit (T7)", func(x *intent.Expect) { x.Commit = strings.Repeat("f", 40) }, &mm)
+	check("other manifest (T7)", func(x *intent.Expect) { x.ManifestSHA256 = strings.Repeat("e", 64) }, &mm)
 	check("expired (T6)", func(x *intent.Expect) { x.Now = now.Add(25 * time.Hour) }, &ex)
 	check("not yet valid", func(x *intent.Expect) { x.Now = now.Add(-time.Hour) }, &ex)
 	check("lifetime over the policy's maximum", func(x *intent.Expect) { x.MaxTTL = time.Hour }, &ex)
@@ -166,8 +175,9 @@ func TestBindingAndTime(t *testing.T) {
 		t.Fatalf("valid intent: %v", err)
 	}
 	// Bound to a plan: only that plan.
-	bound, _ := intent.New("prod", "bootstrap", "r", "", "alice", commit, "", now, time.Hour)
-	bound.PlanSHA256 = strings.Repeat("a", 64)
+	req := request("bootstrap")
+	req.PlanSHA256 = strings.Repeat("a", 64)
+	bound, _ := intent.New(req, now, time.Hour)
 	bdata, _ := bound.Marshal()
 	x := expect(bound)
 	x.PlanSHA256 = strings.Repeat("b", 64)
@@ -201,6 +211,79 @@ func TestRequesterMustSign(t *testing.T) {
 	}
 }
 
+// Each mismatch names its field, so the operator knows what moved: the
+// governed commit, or the manifest re-signed over other content.
+func TestMismatchNamesTheField(t *testing.T) {
+	p := newPeople(t, map[string]string{"alice": "operator"})
+	in, data := newIntent(t, "apply")
+	sigs := p.sign(t, data, "alice")
+	for field, mutate := range map[string]func(*intent.Expect){
+		"commit":          func(x *intent.Expect) { x.Commit = strings.Repeat("f", 40) },
+		"manifest_sha256": func(x *intent.Expect) { x.ManifestSHA256 = strings.Repeat("e", 64) },
+		"env":             func(x *intent.Expect) { x.Env = "dev" },
+	} {
+		x := expect(in)
+		mutate(&x)
+		_, err := intent.Verify(in, data, sigs, p.reg, rules()["apply"], x)
+		var mm *intent.MismatchError
+		if !errors.As(err, &mm) || mm.Field != field || !strings.Contains(err.Error(), field) {
+			t.Errorf("Verify with another %s = %v, want a *MismatchError naming %s", field, err, field)
+		}
+	}
+	// An expectation without a manifest never matches.
+	x := expect(in)
+	x.ManifestSHA256 = ""
+	if _, err := intent.Verify(in, data, sigs, p.reg, rules()["apply"], x); err == nil {
+		t.Error("Verify with no manifest to compare = nil error")
+	}
+}
+
+func TestManifestRequired(t *testing.T) {
+	req := request("apply")
+	req.ManifestSHA256 = ""
+	if _, err := intent.New(req, now, time.Hour); err == nil || !strings.Contains(err.Error(), "manifest_sha256") {
+		t.Errorf("New without manifest_sha256 = %v, want an error naming it", err)
+	}
+	_, data := newIntent(t, "apply")
+	without := strings.Replace(string(data), `"manifest_sha256":"`+manifestSum+`",`, "", 1)
+	var me *intent.MalformedError
+	if _, err := intent.Parse([]byte(without)); !errors.As(err, &me) || !strings.Contains(err.Error(), "manifest_sha256") {
+		t.Errorf("Parse without manifest_sha256 = %v, want a *MalformedError naming it", err)
+	}
+}
+
+// The first format bound intents to HEAD and carried no manifest: it is
+// refused with a message that says what to do.
+func TestV1Refused(t *testing.T) {
+	if intent.Kind != "groundzero.intent/v2" || intent.KindV1 != "groundzero.intent/v1" {
+		t.Fatalf("Kind = %q, KindV1 = %q", intent.Kind, intent.KindV1)
+	}
+	v1 := `{"action":"apply","commit":"` + commit + `","created":"2026-11-29T10:00:00Z","env":"prod","expires":"2026-11-30T10:00:00Z",` +
+		`"id":"20261129T100000Z-0a1b2c3d","kind":"groundzero.intent/v1","nonce":"0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d","reason":"r","requester":"alice","tag":"","ticket":""}` + "\n"
+	var ve *intent.VersionError
+	_, err := intent.Parse([]byte(v1))
+	if !errors.As(err, &ve) || err.Error() != "intent format v1 is no longer accepted: create a new intent" {
+		t.Errorf("Parse(v1) = %v, want a *VersionError saying to create a new intent", err)
+	}
+	// A v1 record with a manifest_sha256 added is still v1.
+	withManifest := strings.Replace(v1, `"kind":"groundzero.intent/v1",`, `"kind":"groundzero.intent/v1","manifest_sha256":"`+manifestSum+`",`, 1)
+	if _, err := intent.Parse([]byte(withManifest)); !errors.As(err, &ve) {
+		t.Errorf("Parse(v1 with manifest_sha256) = %v, want a *VersionError", err)
+	}
+	// An intent signature is in the v2 namespace: a v1 signature cannot be
+	// carried over (T9).
+	p := newPeople(t, map[string]string{"alice": "operator"})
+	in, data := newIntent(t, "apply")
+	s, err := p.keys["alice"].Sign(context.Background(), data, intent.KindV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rq *intent.RequesterError
+	if _, err := intent.Verify(in, data, []*signature.Signature{s}, p.reg, rules()["apply"], expect(in)); !errors.As(err, &rq) {
+		t.Errorf("Verify with a signature in the v1 namespace = %v, want a *RequesterError", err)
+	}
+}
+
 func TestTokenIsStable(t *testing.T) {
 	in := &intent.Intent{ID: "20261129T100000Z-0a1b2c3d", Env: "prod"}
 	if got := in.Token(); got != in.Token() || !strings.HasPrefix(got, "prod-") || len(got) != len("prod-")+6 {
@@ -213,7 +296,7 @@ func TestTokenIsStable(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	in, _ := intent.New("prod", "apply", "reason", "T-1", "alice", commit, "v1", now, time.Hour)
+	in, _ := intent.New(request("apply"), now, time.Hour)
 	good, _ := in.Marshal()
 	f.Add(good)
 	f.Add([]byte(`{"kind":"groundzero.lock/v1"}`))
