@@ -463,9 +463,19 @@ func Template(backend, env, evidence string) []byte {
 version: 1
 
 # Explicit backend selection for the remote state (s3, gcs, oci, spaces,
-# minio, or local for demos and tests only).
+# minio, or local for demos and tests only). `+"`groundzero bootstrap`"+` creates
+# it and writes the signed lock; changing it later needs a revocation.
 backend:
   kind: %[1]s
+  # bucket: acme-tfstate        # never the evidence bucket
+  # key_prefix: org             # state key: org/ENV/terraform.tfstate
+  # region: eu-west-1
+  # endpoint: https://...       # S3-compatible stores (minio, spaces, oci)
+  # lock: lockfile              # or dynamodb (s3), with lock_table
+  # versioning: true            # false needs a waiver of the versioning probe
+  # encryption: {provider: aws_kms, key: acme-tfstate, rotation_days: 365, state: true}
+  # tags: {owner: platform}     # applied in the create calls
+  # waive: [{probe: encryption, reason: "..."}]
 
 # Where the audit trail and evidence are kept, and for how long Object Lock
 # retention holds them. The store is the freshness anchor: rollback and

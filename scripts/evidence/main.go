@@ -1,6 +1,7 @@
 // Command evidence runs a throwaway WORM evidence store for the demo: the
 // pinned S3 gateway on 127.0.0.1 with one Object Lock bucket. It prints the
-// store's URL and the gateway's credentials as shell assignments, then runs
+// store's URL, the gateway's endpoint (where the demo's state store is
+// created too) and its credentials as shell assignments, then runs
 // until it is interrupted.
 //
 //	go run ./scripts/evidence DIR BUCKET
@@ -34,6 +35,7 @@ func main() {
 		fmt.Printf("export %s\n", kv)
 	}
 	fmt.Printf("STORE='s3://%s/trail?endpoint=%s&path_style=true'\n", os.Args[2], g.Endpoint)
+	fmt.Printf("S3_ENDPOINT='%s'\n", g.Endpoint)
 	os.Stdout.Close() // the caller reads up to here
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
