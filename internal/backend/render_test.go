@@ -197,3 +197,16 @@ func TestRenderedFilesAreWhatOpenTofuReads(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRender renders the s3 template with state encryption: the cost
+// the backend gate pays on every governed command to compare backend.tf.
+func BenchmarkRender(b *testing.B) {
+	v := variants()["s3-aws_kms"]
+	tp, _ := TemplateFor(v.Kind, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tp.Render(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -98,7 +98,7 @@ func TestLockOfUnknownTemplateDoesNotRender(t *testing.T) {
 }
 
 // registry makes SSH signers with roles (id → comma-separated roles).
-func registry(t *testing.T, roles map[string]string) (*signers.Registry, map[string]keyfixture.SSHKey) {
+func registry(t testing.TB, roles map[string]string) (*signers.Registry, map[string]keyfixture.SSHKey) {
 	t.Helper()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
@@ -124,7 +124,7 @@ func registry(t *testing.T, roles map[string]string) (*signers.Registry, map[str
 	return reg, keys
 }
 
-func sigs(t *testing.T, keys map[string]keyfixture.SSHKey, data []byte, namespace string, ids ...string) []*signature.Signature {
+func sigs(t testing.TB, keys map[string]keyfixture.SSHKey, data []byte, namespace string, ids ...string) []*signature.Signature {
 	t.Helper()
 	var out []*signature.Signature
 	for _, id := range ids {
@@ -186,4 +186,47 @@ func TestRevocationRecord(t *testing.T) {
 	if _, err := lock.ParseRevocation("r.json", []byte(strings.Replace(string(data), lock.RevocationKind, lock.Kind, 1))); err == nil {
 		t.Error("a revocation of another kind parsed")
 	}
+}
+
+// BenchmarkApprove checks a lock's two SSH signatures against the registry:
+// the signature part of the backend gate.
+func BenchmarkApprove(b *testing.B) {
+	reg, keys := registry(b, map[string]string{"alice": "security", "bob": "approver"})
+	l := &lock.Lock{Backend: "minio", Bucket: "tfstate", Created: now.Format(time.RFC3339), Env: "dev", Intent: "20261201T100000Z-0123abcd",
+		KeyProvider: backend.KeyNone, Kind: lock.Kind, LockMethod: backend.LockFile, TemplateSHA256: strings.Repeat("a", 64), Version: 1}
+	data, _ := l.Marshal()
+	s := sigs(b, keys, data, lock.Kind, "alice", "bob")
+	rule := policy.DefaultApprovals()["bootstrap"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lock.Approve("lock", data, s, reg, now, lock.Kind, rule); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzParse: whatever parses as a lock or a revocation is exactly its own
+// canonical encoding (T10), and renders or is refused without a panic.
+func FuzzParse(f *testing.F) {
+	l := &lock.Lock{Backend: "minio", Bucket: "tfstate", Created: now.Format(time.RFC3339), Env: "dev", Intent: "20261201T100000Z-0123abcd",
+		KeyProvider: backend.KeyNone, Kind: lock.Kind, LockMethod: backend.LockFile, TemplateSHA256: strings.Repeat("a", 64), Version: 1}
+	data, _ := l.Marshal()
+	f.Add(data)
+	rv, _ := lock.NewRevocation("dev", strings.Repeat("b", 64), 1, "20261201T100000Z-0123abcd", "the state moves elsewhere", "alice", now)
+	rdata, _ := rv.Marshal()
+	f.Add(rdata)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if got, err := lock.Parse("f", in); err == nil {
+			out, err := got.Marshal()
+			if err != nil || string(out) != string(in) {
+				t.Fatalf("a lock parsed from bytes that are not its encoding:\n%q\n%q", in, out)
+			}
+			got.Render()
+		}
+		if got, err := lock.ParseRevocation("f", in); err == nil {
+			if out, err := got.Marshal(); err != nil || string(out) != string(in) {
+				t.Fatalf("a revocation parsed from bytes that are not its encoding")
+			}
+		}
+	})
 }
