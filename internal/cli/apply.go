@@ -1,14 +1,12 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/confirm"
-	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/govern"
 )
 
@@ -36,34 +34,24 @@ path. The intent is consumed before OpenTofu runs, the output is streamed and
 kept in the evidence store, and the resources created are recorded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if intentFile == "" {
-				return usage(errors.New("--intent is required"), "create one with `groundzero intent new` and have it signed")
-			}
-			r, err := a.repo()
-			if err != nil {
-				return err
-			}
-			run, err := a.governedRun(r, env, dir, tfBinary, trustRoot, false)
+			r, run, err := a.intentRun(intentFile, "create one with `groundzero intent new` and have it signed", env, dir, tfBinary, trustRoot)
 			if err != nil {
 				return err
 			}
 			defer run.Close()
-			if err := run.NeedEnv(); err != nil {
-				return govErr(err)
-			}
 			if ok, err := run.Static(a.ctx, false, run.EnvName); !ok || err != nil {
 				return a.finishRun(run, "text", err)
 			}
-			in, data, rel, err := readIntent(r, intentFile)
-			if err != nil {
-				run.Results = append(run.Results, gate.Result{Name: "intent", Detail: err.Error()})
+			f, ok := a.runIntent(run, r, intentFile)
+			if !ok {
 				return a.finishRun(run, "text", nil)
 			}
+			in := f.Intent
 			if planFile == "" {
 				planFile = defaultPlanPath(r, run.EnvName)
 			}
 			planFile, _ = filepath.Abs(planFile)
-			req := govern.ApplyRequest{Intent: govern.IntentFile{Intent: in, Data: data, Rel: rel}, Plan: planFile}
+			req := govern.ApplyRequest{Intent: f, Plan: planFile}
 			if tty, err := confirm.OpenTTY(); err == nil {
 				defer tty.Close()
 				req.Confirm = tty.Confirm

@@ -257,5 +257,3 @@ writes SARIF 2.1.0 located at the lock file.`,
 	formatFlagVar(c, &format, "text", "json", "sarif")
 	return c
 }
-
-

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/govern"
 )
 
@@ -23,30 +22,19 @@ and every resource identifier go into the audit trail. It exits 1 when the
 store lacks a capability policy.yaml requires and no waiver covers it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if intentFile == "" {
-				return usage(errors.New("--intent is required"), "give the environment's bootstrap intent")
-			}
-			r, err := a.repo()
-			if err != nil {
-				return err
-			}
-			run, err := a.governedRun(r, env, "", "", trustRoot, false)
+			r, run, err := a.intentRun(intentFile, "give the environment's bootstrap intent", env, "", "", trustRoot)
 			if err != nil {
 				return err
 			}
 			defer run.Close()
-			if err := run.NeedEnv(); err != nil {
-				return govErr(err)
-			}
 			if ok, err := run.Static(a.ctx, true, run.EnvName); !ok || err != nil {
 				return a.finishRun(run, "text", err)
 			}
-			in, data, rel, err := readIntent(r, intentFile)
-			if err != nil {
-				run.Results = append(run.Results, gate.Result{Name: "intent", Detail: err.Error()})
+			f, ok := a.runIntent(run, r, intentFile)
+			if !ok {
 				return a.finishRun(run, "text", nil)
 			}
-			done, err := run.CreateStore(a.ctx, govern.IntentFile{Intent: in, Data: data, Rel: rel}, a.openBackend)
+			done, err := run.CreateStore(a.ctx, f, a.openBackend)
 			var pe *govern.ProbeError
 			if errors.As(err, &pe) {
 				err = nil

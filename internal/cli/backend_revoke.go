@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,21 +36,11 @@ records the revocation in the audit trail and consumes the intent. Only
 then may bootstrap make a new lock (version N+1, naming the revoked one).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if intentFile == "" {
-				return usage(errors.New("--intent is required"), "create one with `groundzero intent new --action revoke` and have it approved")
-			}
-			r, err := a.repo()
-			if err != nil {
-				return err
-			}
-			run, err := a.governedRun(r, env, "", "", trustRoot, false)
+			r, run, err := a.intentRun(intentFile, "create one with `groundzero intent new --action revoke` and have it approved", env, "", "", trustRoot)
 			if err != nil {
 				return err
 			}
 			defer run.Close()
-			if err := run.NeedEnv(); err != nil {
-				return govErr(err)
-			}
 			if ok, err := run.Static(a.ctx, false, run.EnvName); !ok || err != nil {
 				// A lock that no longer verifies can still be revoked:
 				// only the backend gate may have failed.
@@ -72,11 +63,11 @@ then may bootstrap make a new lock (version N+1, naming the revoked one).`,
 			case st.Revoked:
 				return fail(fmt.Sprintf("the lock of environment %s (version %d) is revoked already", run.EnvName, st.Recorded.Version), "bootstrap again: `groundzero bootstrap --env "+run.EnvName+" --intent FILE`")
 			}
-			in, data, rel, err := readIntent(r, intentFile)
-			if err != nil {
-				return fail(err.Error(), "")
+			f, ok := a.runIntent(run, r, intentFile)
+			if !ok {
+				return a.finishRun(run, "text", nil)
 			}
-			f := govern.IntentFile{Intent: in, Data: data, Rel: rel}
+			in := f.Intent
 			ig := gate.Result{Name: "intent", OK: true}
 			if in.Action != "revoke" {
 				ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s is for %s; revoking a lock needs an intent with action revoke", in.ID, in.Action)}
@@ -133,7 +124,9 @@ then may bootstrap make a new lock (version N+1, naming the revoked one).`,
 			if err != nil {
 				return a.finishRun(run, "text", failed(err, ""))
 			}
-			ids, err := lock.Approve("revocation "+rv.ID, recData, sigs, run.Gates.Registry(), a.now, lock.RevocationKind, run.Policy.Gates.Approvals["revoke"])
+			// Judged now: a signature this command just made carries a time
+			// later than the one the command started at.
+			ids, err := lock.Approve("revocation "+rv.ID, recData, sigs, run.Gates.Registry(), time.Now().UTC(), lock.RevocationKind, run.Policy.Gates.Approvals["revoke"])
 			if err != nil {
 				fmt.Fprintf(a.stdout, "revocation %s is not in force yet: %v\nanother person signs it:\n  groundzero backend sign %s --key KEYSPEC\nthen run this command again to record it\n", rv.ID, err, recRel)
 				return a.finishRun(run, "text", nil)

@@ -48,13 +48,11 @@ intent. An environment that has a lock is not bootstrapped again until the
 lock is revoked (groundzero backend revoke).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if intentFile == "" {
-				return usage(errors.New("--intent is required"), "create one with `groundzero intent new --action bootstrap` and have two people approve it")
-			}
-			r, err := a.repo()
+			r, run, err := a.intentRun(intentFile, "create one with `groundzero intent new --action bootstrap` and have two people approve it", env, dir, tfBinary, trustRoot)
 			if err != nil {
 				return err
 			}
+			defer run.Close()
 			if !a.recordsLocally(r) {
 				if k, err := a.defaultKey(r); err != nil {
 					return err
@@ -63,28 +61,19 @@ lock is revoked (groundzero backend revoke).`,
 						"set GROUNDZERO_KEY to your own key (gpg:ID, ssh:PATH or file:PATH), registered in governance/signers.yaml")
 				}
 			}
-			run, err := a.governedRun(r, env, dir, tfBinary, trustRoot, false)
-			if err != nil {
-				return err
-			}
-			defer run.Close()
-			if err := run.NeedEnv(); err != nil {
-				return govErr(err)
-			}
 			// Gate 1 is always required for bootstrap.
 			if ok, err := run.Static(a.ctx, true, run.EnvName); err != nil || (!ok && !run.RevokedLockOnly()) {
 				return a.finishRun(run, "text", err)
 			}
-			in, data, rel, err := readIntent(r, intentFile)
-			if err != nil {
-				run.Results = append(run.Results, gate.Result{Name: "intent", Detail: err.Error()})
+			f, ok := a.runIntent(run, r, intentFile)
+			if !ok {
 				return a.finishRun(run, "text", nil)
 			}
 			if planFile != "" {
 				planFile, _ = filepath.Abs(planFile)
 			}
 			req := govern.BootstrapRequest{
-				Intent: govern.IntentFile{Intent: in, Data: data, Rel: rel}, Plan: planFile,
+				Intent: f, Plan: planFile,
 				Open: a.openBackend, Passphrase: a.getenv("GROUNDZERO_STATE_PASSPHRASE"),
 			}
 			if tty, err := confirm.OpenTTY(); err == nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/groundzero/groundzero/internal/anchor"
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/policy"
@@ -113,4 +114,37 @@ func filepathAbs(p string) (string, error) { return filepath.Abs(p) }
 func filepathRel(base, p string) (string, error) {
 	r, err := filepath.Rel(base, p)
 	return filepath.ToSlash(r), err
+}
+
+// intentRun opens the pipeline for a command that acts under an intent:
+// --intent must be given (hint says how to make one), then the repository,
+// the run and its environment. The caller closes the run.
+func (a *app) intentRun(intentFile, hint, env, dir, tfBinary, trustRoot string) (*repo.Repo, *govern.Run, error) {
+	if intentFile == "" {
+		return nil, nil, usage(errors.New("--intent is required"), hint)
+	}
+	r, err := a.repo()
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := a.governedRun(r, env, dir, tfBinary, trustRoot, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := run.NeedEnv(); err != nil {
+		run.Close()
+		return nil, nil, govErr(err)
+	}
+	return r, run, nil
+}
+
+// runIntent reads the intent the command acts under; a file that is not a
+// valid intent fails the intent gate.
+func (a *app) runIntent(run *govern.Run, r *repo.Repo, file string) (govern.IntentFile, bool) {
+	in, data, rel, err := readIntent(r, file)
+	if err != nil {
+		run.Results = append(run.Results, gate.Result{Name: "intent", Detail: err.Error()})
+		return govern.IntentFile{}, false
+	}
+	return govern.IntentFile{Intent: in, Data: data, Rel: rel}, true
 }
