@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/groundzero/groundzero/internal/gcsfake"
 	"github.com/groundzero/groundzero/internal/s3gateway"
 )
 
@@ -23,6 +25,19 @@ func init() {
 	commands["s3versioning"] = cmdS3Versioning
 	commands["s3object"] = cmdS3Object
 	commands["s3ignoreinm"] = cmdS3IgnoreINM
+	commands["gcsfake"] = cmdGCSFake
+}
+
+// gcsfake starts the pinned fake-gcs-server for the rest of the script and
+// sets $GCS_ENDPOINT, STORAGE_EMULATOR_HOST (how the storage client finds
+// it) and a dummy access token for OpenTofu's gcs backend.
+func cmdGCSFake(ts *testscript.TestScript, neg bool, args []string) {
+	s, err := gcsfake.StartIn(filepath.Join(ts.Getenv("WORK"), ".gcsfake"))
+	ts.Check(err)
+	ts.Defer(s.Stop)
+	ts.Setenv("GCS_ENDPOINT", s.Endpoint)
+	ts.Setenv("STORAGE_EMULATOR_HOST", s.Endpoint)
+	ts.Setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "fake-gcs-server-needs-no-token")
 }
 
 // s3versioning BUCKET on|off turns a bucket's versioning on, or suspends

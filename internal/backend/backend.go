@@ -52,7 +52,7 @@ const (
 // is the default.
 var KeyProviders = map[string][]string{
 	KindS3:     {KeyAWSKMS, KeyOpenBao},
-	KindGCS:    {KeyGCPKMS, KeyOpenBao},
+	KindGCS:    {KeyGCPKMS, KeyOpenBao, KeyNone}, // none: Google-managed keys
 	KindOCI:    {KeyOCIVault, KeyOpenBao, KeyPBKDF2},
 	KindSpaces: {KeyNone, KeyPBKDF2, KeyOpenBao},
 	KindMinIO:  {KeyNone, KeyPBKDF2, KeyOpenBao},

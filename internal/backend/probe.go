@@ -74,3 +74,26 @@ func (j *Judgement) String() string {
 	}
 	return s
 }
+
+// probeOf maps a verification check to the capability probe whose waiver
+// accepts it: a store accepted without a capability does not drift from it.
+var probeOf = map[string]string{
+	"versioning":    ProbeVersioning,
+	"encryption":    ProbeEncryption,
+	"key":           ProbeEncryption,
+	"tags":          ProbeCreateTags,
+	"public_access": ProbePublicAccessBlock,
+}
+
+// Waived splits findings into those that are drift and those that a waiver
+// in the lock accepts.
+func Waived(findings []Finding, waived []string) (drift, accepted []Finding) {
+	for _, f := range findings {
+		if p, ok := probeOf[f.Check]; ok && slices.Contains(waived, p) {
+			accepted = append(accepted, f)
+			continue
+		}
+		drift = append(drift, f)
+	}
+	return drift, accepted
+}

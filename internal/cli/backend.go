@@ -222,9 +222,14 @@ writes SARIF 2.1.0 located at the lock file.`,
 			if err != nil {
 				return usage(err, "")
 			}
-			findings, calls, err := store.Verify(a.ctx, l.KeyID)
+			all, calls, err := store.Verify(a.ctx, l.KeyID)
+			var waived []string
+			for _, w := range l.Waivers {
+				waived = append(waived, w.Probe)
+			}
+			findings, accepted := backend.Waived(all, waived)
 			rec := a.recorder(r)
-			d := map[string]any{"env": name, "lock_sha256": lock.SHA256(raw), "findings": findings, "calls": calls, "ok": err == nil && len(findings) == 0}
+			d := map[string]any{"env": name, "lock_sha256": lock.SHA256(raw), "findings": findings, "waived": accepted, "calls": calls, "ok": err == nil && len(findings) == 0}
 			if err != nil {
 				d["error"] = err.Error()
 			}
@@ -237,10 +242,13 @@ writes SARIF 2.1.0 located at the lock file.`,
 			case "sarif":
 				a.printJSON(backend.SARIF(findings, lp))
 			case "json":
-				a.printJSON(map[string]any{"env": name, "ok": len(findings) == 0, "findings": append([]backend.Finding{}, findings...)})
+				a.printJSON(map[string]any{"env": name, "ok": len(findings) == 0, "findings": append([]backend.Finding{}, findings...), "waived": append([]backend.Finding{}, accepted...)})
 			default:
 				for _, f := range findings {
 					fmt.Fprintf(a.stdout, "DRIFT  %-13s %s: %s\n", f.Check, f.Resource, f.Detail)
+				}
+				for _, f := range accepted {
+					fmt.Fprintf(a.stdout, "WAIVED %-13s %s: %s\n", f.Check, f.Resource, f.Detail)
 				}
 				if len(findings) == 0 {
 					fmt.Fprintf(a.stdout, "backend %s of environment %s matches %s\n", where(spec.Bucket, spec.StateKey(), spec.Path), name, lp)

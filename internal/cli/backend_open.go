@@ -45,7 +45,7 @@ func (a *app) openStore1(ctx context.Context, spec backend.Spec) (backend.Store,
 	case backend.KindLocal:
 		return backend.Local{}, nil
 	case backend.KindGCS:
-		return gcs.New(ctx, spec, gcs.Options{})
+		return gcs.New(ctx, spec, gcs.Options{StorageEndpoint: spec.Endpoint})
 	case backend.KindOCI:
 		// The bucket is made through OCI's own API (so the Vault key
 		// encrypts it); OpenTofu and the probe speak to it through the
