@@ -134,7 +134,7 @@ func (e *Env) backendGate(env, dir string, revokedOK bool) Result {
 	if !st.Bootstrapped() {
 		if hasTF {
 			return fail(name, fmt.Sprintf("%s/%s exists, but environment %s has no backend lock", dir, BackendFile, env),
-				"remove backend.tf; `groundzero bootstrap` renders it and writes the lock")
+				"remove backend.tf; `groundzero bootstrap` renders it and writes the lock (a bootstrap that failed part-way puts the earlier file back; after one that was killed, remove it and run the bootstrap again to resume)")
 		}
 		detail := fmt.Sprintf("environment %s is not bootstrapped: its state is local until `groundzero bootstrap --env %s` creates the %s store", env, env, e.Policy.Backend.Kind)
 		if specErr != nil {

@@ -287,12 +287,13 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		}
 	}
 	out.Migrated = true
-	tfRel := path.Join(r.dirRel, gate.BackendFile)
-	if err := r.cfg.Repo.WriteFile(tfRel, final); err != nil {
+	restore, err := r.writeBackendFile(final)
+	if err != nil {
 		return out, usage(err, "")
 	}
 	// The rendered configuration reads the state back from the store.
 	if err := r.verifyState(ctx, spec.Kind == backend.KindLocal); err != nil {
+		restore()
 		r.Note("backend.migrate", spec.Bucket, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
 		return out, r.stepFailed("", in.ID, err)
 	}
@@ -517,43 +518,39 @@ func where(s backend.Spec) string {
 	return s.Bucket + "/" + s.StateKey()
 }
 
-// migrate copies the local bootstrap state into the store. It runs in a
-// private copy of the configuration with the transitional backend.tf (an
-// unencrypted fallback for reading the local state); the data directory
-// remembers the local backend, so init moves the state.
+// migrate copies the local bootstrap state into the store: with the
+// transitional backend.tf (an unencrypted fallback for reading the local
+// state) in the configuration directory, where local modules and relative
+// paths resolve as they always do; the data directory remembers the local
+// backend, so init moves the state. On failure backend.tf is put back as it
+// was, so that the bootstrap can run again.
 func (r *Run) migrate(ctx context.Context, transitional []byte) error {
-	dir, err := os.MkdirTemp("", "groundzero-migrate-")
+	restore, err := r.writeBackendFile(transitional)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ents, err := os.ReadDir(r.dir)
-	if err != nil {
+	if _, err := r.tf.Run(ctx, r.cfg.Stderr, tfrun.MigrateArgs(r.lock != "")...); err != nil {
+		restore()
 		return err
 	}
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || n == gate.BackendFile || n == repo.BackendLockName || strings.HasPrefix(n, repo.BackendLockName+".") {
-			continue
-		}
-		if !e.Type().IsRegular() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(r.dir, n))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, n), data, 0o600); err != nil {
-			return err
-		}
+	return nil
+}
+
+// writeBackendFile replaces backend.tf atomically and returns what puts the
+// earlier one back (or removes the file when there was none).
+func (r *Run) writeBackendFile(data []byte) (restore func(), err error) {
+	rel := path.Join(r.dirRel, gate.BackendFile)
+	before, readErr := r.cfg.Repo.ReadFile(rel, 1<<20)
+	if err := r.cfg.Repo.WriteFile(rel, data); err != nil {
+		return nil, err
 	}
-	if err := atomicfile.Write(filepath.Join(dir, gate.BackendFile), transitional, 0o600); err != nil {
-		return err
-	}
-	tf := *r.tf
-	tf.Dir = dir
-	_, err = tf.Run(ctx, r.cfg.Stderr, tfrun.MigrateArgs(r.lock != "")...)
-	return err
+	return func() {
+		if readErr == nil {
+			r.cfg.Repo.WriteFile(rel, before)
+		} else {
+			r.cfg.Repo.Remove(rel)
+		}
+	}, nil
 }
 
 // setAsideLocalState moves the local bootstrap state out of the
