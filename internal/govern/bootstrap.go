@@ -304,6 +304,7 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		return out, err
 	}
 	lp := gate.LockPath(r.dirRel)
+	before, beforeErr := r.cfg.Repo.ReadFile(lp, lock.MaxSize)
 	if err := r.cfg.Repo.WriteFile(lp, data); err != nil {
 		return out, usage(err, "")
 	}
@@ -311,7 +312,15 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		"revocation": revocation, "intent": in.ID, "template": tmpl.Name, "template_sha256": tmpl.SHA256, "backend": spec.Kind,
 		"bucket": spec.Bucket, "key_id": spec.Key.ID, "waivers": l.Waivers})
 	if err := r.cfg.Record(r.Events()); err != nil {
-		return out, err
+		// A lock counts only once recorded: put the earlier one back, so
+		// that the bootstrap can run again.
+		if beforeErr == nil {
+			r.cfg.Repo.WriteFile(lp, before)
+		} else {
+			r.cfg.Repo.Remove(lp)
+		}
+		restore()
+		return out, r.stepFailed("", in.ID, err)
 	}
 	r.cfg.Repo.Remove(progressPath(r.EnvName))
 	os.RemoveAll(r.cfg.Repo.Abs(path.Join(repo.LocalStateDir, "bootstrap", r.EnvName)))
