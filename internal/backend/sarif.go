@@ -1,6 +1,10 @@
 package backend
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/groundzero/groundzero/internal/sarif"
+)
 
 // checkHelp describes each verification check, for SARIF rules.
 var checkHelp = map[string]string{
@@ -19,39 +23,32 @@ var checkHelp = map[string]string{
 // SARIF renders findings as SARIF 2.1.0, located at the lock file (the
 // record of what the store should be).
 func SARIF(findings []Finding, lockPath string) map[string]any {
-	rules := map[string]bool{}
+	seen := map[string]bool{}
 	results := []any{}
 	for _, f := range findings {
-		rules[f.Check] = true
+		seen[f.Check] = true
 		results = append(results, map[string]any{
 			"ruleId":  "backend-" + f.Check,
 			"level":   "error",
 			"message": map[string]any{"text": f.Resource + ": " + f.Detail},
 			"locations": []any{map[string]any{
-				"physicalLocation": map[string]any{"artifactLocation": map[string]any{"uri": lockPath, "uriBaseId": "%SRCROOT%"}},
+				"physicalLocation": sarif.Physical(lockPath, 0),
 				"logicalLocations": []any{map[string]any{"fullyQualifiedName": f.Resource, "kind": "resource"}},
 			}},
 		})
 	}
 	var names []string
-	for r := range rules {
+	for r := range seen {
 		names = append(names, r)
 	}
 	sort.Strings(names)
-	ruleList := []any{}
+	var rules []sarif.Rule
 	for _, r := range names {
 		text := checkHelp[r]
 		if text == "" {
 			text = r
 		}
-		ruleList = append(ruleList, map[string]any{"id": "backend-" + r, "shortDescription": map[string]any{"text": text}})
+		rules = append(rules, sarif.Rule{ID: "backend-" + r, Text: text})
 	}
-	return map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"version": "2.1.0",
-		"runs": []any{map[string]any{
-			"tool":    map[string]any{"driver": map[string]any{"name": "groundzero", "informationUri": "https://github.com/groundzero/groundzero", "rules": ruleList}},
-			"results": results,
-		}},
-	}
+	return sarif.Log("groundzero", rules, results)
 }

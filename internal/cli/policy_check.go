@@ -14,6 +14,7 @@ import (
 
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/repo"
+	"github.com/groundzero/groundzero/internal/sarif"
 )
 
 func (a *app) policyCheckCmd() *cobra.Command {
@@ -101,7 +102,7 @@ writes JUnit XML (one test case per resource) for CI test reports.`,
 				a.printJSON(map[string]any{"ok": len(res.Deny) == 0, "env": env, "source": in.Source, "resources": count,
 					"violations": nonNil(res.Deny), "warnings": nonNil(res.Warn), "waived": nonNil(res.Waived)})
 			case "sarif":
-				a.printJSON(sarif(res, loc))
+				a.printJSON(sarifLog(res, loc))
 			case "junit":
 				if err := junit(a.stdout, in, res, env, loc); err != nil {
 					return err
@@ -186,10 +187,10 @@ var ruleHelp = map[string]string{
 	"unknown":               "a value a rule needs is unknown until apply",
 }
 
-// sarif renders findings as a SARIF 2.1.0 log: denials are errors,
+// sarifLog renders findings as a SARIF 2.1.0 log: denials are errors,
 // warnings warnings, and waived findings carry a suppression with the
 // waiver's reason.
-func sarif(res *parity.Result, loc locator) map[string]any {
+func sarifLog(res *parity.Result, loc locator) map[string]any {
 	rules := map[string]bool{}
 	results := []any{}
 	add := func(v parity.Violation, level string, waived bool) {
@@ -202,11 +203,7 @@ func sarif(res *parity.Result, loc locator) map[string]any {
 			"logicalLocations": []any{map[string]any{"fullyQualifiedName": v.Address, "kind": "resource"}},
 		}
 		if uri, line := loc.uri(v); uri != "" {
-			physical := map[string]any{"artifactLocation": map[string]any{"uri": uri, "uriBaseId": "%SRCROOT%"}}
-			if line > 0 {
-				physical["region"] = map[string]any{"startLine": line}
-			}
-			location["physicalLocation"] = physical
+			location["physicalLocation"] = sarif.Physical(uri, line)
 		}
 		result := map[string]any{
 			"ruleId":    v.Rule,
@@ -233,22 +230,15 @@ func sarif(res *parity.Result, loc locator) map[string]any {
 		names = append(names, r)
 	}
 	sort.Strings(names)
-	ruleList := []any{}
+	var ruleList []sarif.Rule
 	for _, r := range names {
 		text := ruleHelp[r]
 		if text == "" {
 			text = "custom rule " + r + " (governance/rego)"
 		}
-		ruleList = append(ruleList, map[string]any{"id": r, "shortDescription": map[string]any{"text": text}})
+		ruleList = append(ruleList, sarif.Rule{ID: r, Text: text})
 	}
-	return map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"version": "2.1.0",
-		"runs": []any{map[string]any{
-			"tool":    map[string]any{"driver": map[string]any{"name": "groundzero", "informationUri": "https://github.com/groundzero/groundzero", "rules": ruleList}},
-			"results": results,
-		}},
-	}
+	return sarif.Log("groundzero", ruleList, results)
 }
 
 type junitSuites struct {

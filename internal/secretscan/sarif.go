@@ -1,38 +1,25 @@
 package secretscan
 
+import "github.com/groundzero/groundzero/internal/sarif"
+
 // SARIF renders findings as a SARIF 2.1.0 log for code scanning: one result
 // per finding, located by repository-relative URI (against %SRCROOT%) and,
 // when it has one, its line. Like the findings, it holds no secret.
 func SARIF(findings []Finding) map[string]any {
-	rules := make([]any, 0, len(Rules))
+	rules := make([]sarif.Rule, 0, len(Rules))
 	for _, r := range Rules {
-		rules = append(rules, map[string]any{
-			"id":               r.ID,
-			"shortDescription": map[string]any{"text": r.Description},
-			"help":             map[string]any{"text": Fix},
-		})
+		rules = append(rules, sarif.Rule{ID: r.ID, Text: r.Description, Help: Fix})
 	}
 	results := []any{}
 	for _, f := range findings {
-		phys := map[string]any{"artifactLocation": map[string]any{"uri": f.Path, "uriBaseId": "%SRCROOT%"}}
-		if f.Line > 0 {
-			phys["region"] = map[string]any{"startLine": f.Line}
-		}
 		results = append(results, map[string]any{
 			"ruleId":    f.Rule,
 			"level":     "error",
 			"message":   map[string]any{"text": f.Description + " in a governed file: " + Fix},
-			"locations": []any{map[string]any{"physicalLocation": phys}},
+			"locations": []any{map[string]any{"physicalLocation": sarif.Physical(f.Path, f.Line)}},
 		})
 	}
-	return map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"version": "2.1.0",
-		"runs": []any{map[string]any{
-			"tool":    map[string]any{"driver": map[string]any{"name": "groundzero secret scan", "informationUri": "https://github.com/groundzero/groundzero", "rules": rules}},
-			"results": results,
-		}},
-	}
+	return sarif.Log("groundzero secret scan", rules, results)
 }
 
 // Fix is what to do about a finding.
