@@ -126,8 +126,12 @@ type Replica struct {
 	Key string
 }
 
-// StateKey is the object key of the environment's state.
+// StateKey is the object key of the environment's state ("" for kind
+// local, whose state is a file: Path).
 func (s *Spec) StateKey() string {
+	if s.Kind == KindLocal {
+		return ""
+	}
 	if s.Prefix == "" {
 		return s.Env + "/terraform.tfstate"
 	}

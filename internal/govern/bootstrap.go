@@ -243,7 +243,7 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		Endpoint: spec.Endpoint, Env: r.EnvName, Intent: in.ID, KeyAddress: keyAddress(spec), KeyID: spec.Key.ID, KeyMount: keyMount(spec),
 		KeyName: spec.Key.Name, KeyProvider: spec.Key.Provider, Kind: lock.Kind, LockMethod: spec.Lock, LockTable: spec.LockTable,
 		Namespace: spec.Namespace, Path: spec.Path, Previous: previous, Probes: j.Passed, Region: spec.Region, Revocation: revocation,
-		StateKey: stateKey(spec), Template: tmpl.Name, TemplateSHA256: tmpl.SHA256, Version: version,
+		StateKey: spec.StateKey(), Template: tmpl.Name, TemplateSHA256: tmpl.SHA256, Version: version,
 	}
 	if governed, _, err := gittag.Governed(ctx, r.cfg.Repo); err == nil {
 		l.Commit = governed
@@ -438,13 +438,6 @@ func provisionedDetails(env string, spec backend.Spec, p *backend.Provisioned, e
 		d["error"] = err.Error()
 	}
 	return d
-}
-
-func stateKey(s backend.Spec) string {
-	if s.Kind == backend.KindLocal {
-		return ""
-	}
-	return s.StateKey()
 }
 
 func keyAddress(s backend.Spec) string {
