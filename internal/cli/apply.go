@@ -12,8 +12,9 @@ import (
 
 func (a *app) applyCmd() *cobra.Command {
 	var env, dir, planFile, intentFile, tfBinary, trustRoot string
+	var ci bool
 	c := &cobra.Command{
-		Use:   "apply --env ENV --intent FILE [--plan FILE]",
+		Use:   "apply --env ENV --intent FILE [--plan FILE] [--ci]",
 		Short: "apply exactly a saved plan, after every gate and a two-step confirmation",
 		Long: `apply re-runs every gate: the signed tag (when required), the freshness
 anchor, the signers registry, the integrity manifest, the engine (binary,
@@ -31,7 +32,15 @@ its summary, and the operator types the confirmation token printed with them
 and then the word APPLY; a wrong answer aborts and is recorded.
 Without a terminal apply refuses: non-interactive applies belong to the CI
 path. The intent is consumed before OpenTofu runs, the output is streamed and
-kept in the evidence store, and the resources created are recorded.`,
+kept in the evidence store, and the resources created are recorded.
+
+With --ci apply never prompts and needs no terminal. After the static gates
+the ci gate obtains the runner's OIDC ID token (GitHub Actions:
+ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN; GitLab:
+GROUNDZERO_ID_TOKEN or CI_JOB_JWT_V2) and verifies it against the ci section
+of policy.yaml; the job must run from a tag. The fully approved intent and
+the verified runner replace the confirmation, and the runner
+(ci:ISSUER-HOST:SUBJECT) is the actor of every audit entry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, run, err := a.intentRun(intentFile, "create one with `groundzero intent new` and have it signed", env, dir, tfBinary, trustRoot)
@@ -46,15 +55,20 @@ kept in the evidence store, and the resources created are recorded.`,
 			if !ok {
 				return a.finishRun(run, "text", nil)
 			}
+			if ci && !run.CIGate(a.ctx, true, nil) {
+				return a.finishRun(run, "text", nil)
+			}
 			in := f.Intent
 			if planFile == "" {
 				planFile = defaultPlanPath(r, run.EnvName)
 			}
 			planFile, _ = filepath.Abs(planFile)
-			req := govern.ApplyRequest{Intent: f, Plan: planFile}
-			if tty, err := confirm.OpenTTY(); err == nil {
-				defer tty.Close()
-				req.Confirm = tty.Confirm
+			req := govern.ApplyRequest{Intent: f, Plan: planFile, CI: ci}
+			if !ci {
+				if tty, err := confirm.OpenTTY(); err == nil {
+					defer tty.Close()
+					req.Confirm = tty.Confirm
+				}
 			}
 			done, err := run.Apply(a.ctx, req)
 			if done == nil || err != nil {
@@ -78,6 +92,7 @@ kept in the evidence store, and the resources created are recorded.`,
 	c.Flags().StringVar(&dir, "dir", "", "configuration directory; must be the one policy.yaml declares for the environment")
 	c.Flags().StringVar(&planFile, "plan", "", "saved plan file (default .groundzero/plans/ENV.tfplan)")
 	c.Flags().StringVar(&intentFile, "intent", "", "the signed intent that authorises this apply")
+	c.Flags().BoolVar(&ci, "ci", false, "apply in CI: no prompt; the runner's verified OIDC identity and the approved intent replace the confirmation")
 	c.Flags().StringVar(&tfBinary, "tf-binary", "", "tofu or terraform binary, outside the repository (default: GROUNDZERO_TF_BINARY, then PATH)")
 	trustRootFlag(c, &trustRoot)
 	return c

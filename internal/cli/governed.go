@@ -17,7 +17,9 @@ import (
 // clock and environment, with the anchor, the audit trail and the evidence
 // store as its I/O.
 func (a *app) governedRun(r *repo.Repo, env, dir, tfBinary, trustRoot string, strict bool) (*govern.Run, error) {
-	run, err := govern.Open(a.ctx, govern.Config{
+	var run *govern.Run
+	var err error
+	run, err = govern.Open(a.ctx, govern.Config{
 		Repo: r, Now: a.now, TrustRoot: a.trustRoot(trustRoot), Strict: strict,
 		Env: env, Dir: dir, TFBinary: tfBinary, Getenv: a.getenv, Environ: os.Environ(), Stderr: a.stderr,
 		Anchor: func() (*anchor.Index, error) {
@@ -29,7 +31,7 @@ func (a *app) governedRun(r *repo.Repo, env, dir, tfBinary, trustRoot string, st
 			return ix, err
 		},
 		Record: func(events []govern.Event) error {
-			rec := a.recorder(r)
+			rec := a.runRecorder(r, run)
 			for _, ev := range events {
 				rec.add(ev.Action, ev.Subject, ev.Details)
 			}
@@ -58,11 +60,21 @@ func (a *app) finishRun(run *govern.Run, format string, result error) error {
 	if run.Gates == nil {
 		return govErr(result) // stopped before the gates loaded: nothing ran to record
 	}
-	rec := a.recorder(run.Gates.Repo)
+	rec := a.runRecorder(run.Gates.Repo, run)
 	for _, ev := range run.Events() {
 		rec.add(ev.Action, ev.Subject, ev.Details)
 	}
 	return rec.flush(govErr(result))
+}
+
+// runRecorder is the recorder of a governed run: once the ci gate verified
+// the runner, the runner is the actor of what the run records.
+func (a *app) runRecorder(r *repo.Repo, run *govern.Run) *recorder {
+	rec := a.recorder(r)
+	if run != nil && run.CI != nil {
+		rec.actor = govern.CIActor(run.CI)
+	}
+	return rec
 }
 
 // govErr gives the pipeline's errors their exit codes and hints.
@@ -80,7 +92,7 @@ func govErr(err error) error {
 		}
 		return usage(ue.Err, ue.Hint)
 	case errors.As(err, &nt):
-		return usage(err, "run it on a terminal; non-interactive applies belong to the CI path")
+		return usage(err, "run it on a terminal; non-interactive applies belong to the CI path (`groundzero apply --ci`, with a ci: section in governance/policy.yaml)")
 	case errors.As(err, &ge):
 		return failed(err, ge.Result.Hint)
 	}

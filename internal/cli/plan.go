@@ -17,9 +17,9 @@ func defaultPlanPath(r *repo.Repo, env string) string {
 
 func (a *app) planCmd() *cobra.Command {
 	var env, dir, out, tfBinary, trustRoot string
-	var destroy bool
+	var destroy, ci bool
 	c := &cobra.Command{
-		Use:   "plan --env ENV [--dir DIR] [--out FILE]",
+		Use:   "plan --env ENV [--dir DIR] [--out FILE] [--ci]",
 		Short: "run the gates, then a saved OpenTofu plan checked against the parity policy",
 		Long: `plan runs the static gates (policy, anchor, signers, manifest, and the
 signed tag when policy.yaml requires it), the engine gate (the binary, the
@@ -31,7 +31,11 @@ what it adds, changes and destroys, and what ran, and prints them. The saved
 plan (default .groundzero/plans/ENV.tfplan) is what an intent approves and
 apply applies. The plan and its ` + "`tofu show -json`" + ` rendering are kept in the
 evidence store as plan-SHA256.tfplan and plan-SHA256.json, where
-` + "`groundzero intent approve`" + ` fetches them to show approvers what they sign.`,
+` + "`groundzero intent approve`" + ` fetches them to show approvers what they sign.
+
+With --ci the ci gate runs after the static gates: the runner's OIDC ID
+token is verified against the ci section of policy.yaml (any ref), and the
+runner is the actor of the audit entries.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := a.repo()
@@ -48,6 +52,9 @@ evidence store as plan-SHA256.tfplan and plan-SHA256.json, where
 			}
 			if ok, err := run.Static(a.ctx, false, run.EnvName); !ok || err != nil {
 				return a.finishRun(run, "text", err)
+			}
+			if ci && !run.CIGate(a.ctx, false, nil) {
+				return a.finishRun(run, "text", nil)
 			}
 			if out == "" {
 				out = defaultPlanPath(r, run.EnvName)
@@ -90,5 +97,6 @@ evidence store as plan-SHA256.tfplan and plan-SHA256.json, where
 	c.Flags().StringVar(&tfBinary, "tf-binary", "", "tofu or terraform binary, outside the repository (default: GROUNDZERO_TF_BINARY, then PATH)")
 	trustRootFlag(c, &trustRoot)
 	c.Flags().BoolVar(&destroy, "destroy", false, "plan to destroy everything (needs an intent with action destroy)")
+	c.Flags().BoolVar(&ci, "ci", false, "plan in CI: verify the runner's OIDC identity against the ci section of policy.yaml")
 	return c
 }

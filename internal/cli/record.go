@@ -29,6 +29,10 @@ type recorder struct {
 	events []trail.Event
 	signer sign.Signer          // the command's own signing key, set by as
 	sig    *signature.Signature // a signature it made, to tell whose key it is
+	// actor, when set, is who the command verified is acting (a CI
+	// runner, by its ID token); it is the actor of every entry, while the
+	// checkpoint is still signed as usual.
+	actor string
 }
 
 func (a *app) recorder(r *repo.Repo) *recorder {
@@ -307,6 +311,9 @@ func (rec *recorder) writeLocal(read trail.Store) error {
 	if k, err := a.defaultKey(rec.r); err == nil && k != nil {
 		actor = k.owner
 	}
+	if rec.actor != "" {
+		actor = rec.actor
+	}
 	for i := range rec.events {
 		if rec.events[i].Actor == "" {
 			rec.events[i].Actor = actor
@@ -320,9 +327,18 @@ func (rec *recorder) writeLocal(read trail.Store) error {
 }
 
 // checkpointSigner picks who signs the checkpoint: the command's own key
-// when its owner may sign checkpoints, else the default key; and the actor,
-// the owner of that key, or an unverified name when nobody signs.
+// when its owner may sign checkpoints, else the default key; and the actor:
+// the one the command verified, else the owner of that key, or an
+// unverified name when nobody signs.
 func (rec *recorder) checkpointSigner() (sign.Signer, string, error) {
+	signer, actor, err := rec.keySigner()
+	if rec.actor != "" {
+		actor = rec.actor
+	}
+	return signer, actor, err
+}
+
+func (rec *recorder) keySigner() (sign.Signer, string, error) {
 	a := rec.a
 	if rec.signer != nil && rec.sig != nil {
 		if reg := a.currentRegistry(rec.r); reg != nil {

@@ -418,6 +418,9 @@ type ApplyRequest struct {
 	Intent  IntentFile
 	Plan    string    // the saved plan file
 	Confirm Confirmer // nil: no terminal to confirm on
+	// CI replaces the prompt with the runner's identity, which the ci
+	// gate (CIGate) must have verified; Confirm is not used.
+	CI bool
 }
 
 // NoTerminalError: confirmation is required but there is no terminal.
@@ -438,9 +441,9 @@ type Applied struct {
 // Apply is what `groundzero apply` runs after the static gates: the engine
 // gate, the plan held privately and hashed, the intent (right action, this
 // plan, approved, unused), the parity policy on the configuration and the
-// plan, the two-step confirmation, then the intent is consumed (recorded
-// durably) before OpenTofu applies exactly the held bytes. It returns nil
-// Applied when a gate stopped it.
+// plan, the two-step confirmation (in CI: the verified runner), then the
+// intent is consumed (recorded durably) before OpenTofu applies exactly the
+// held bytes. It returns nil Applied when a gate stopped it.
 func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 	if ok, err := r.Engine(ctx); !ok || err != nil {
 		return nil, err
@@ -457,6 +460,7 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 	}
 	in := req.Intent.Intent
 	ig := gate.Result{Name: "intent", OK: true}
+	var approvers []string
 	switch {
 	case !slices.Contains(ApplyActions, in.Action):
 		ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s is for %s, which apply does not carry out", in.ID, in.Action)}
@@ -472,6 +476,7 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 		if verr != nil {
 			ig = gate.Result{Name: "intent", Detail: fmt.Sprintf("intent %s: %v", in.ID, verr), Hint: IntentHint(verr)}
 		} else {
+			approvers = v.Approvers
 			ig.Detail = fmt.Sprintf("intent %s (%s on %s) requested by %s, approved by %s", in.ID, in.Action, in.Env, in.Requester, strings.Join(v.Approvers, ", "))
 		}
 	}
@@ -488,7 +493,7 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 	if !r.add(res) {
 		return nil, nil
 	}
-	if ok, err := r.confirm(req, p); !ok || err != nil {
+	if ok, err := r.confirm(req, p, approvers); !ok || err != nil {
 		return nil, err
 	}
 	// Consume the intent before anything changes: a crash after this point
@@ -496,6 +501,9 @@ func (r *Run) Apply(ctx context.Context, req ApplyRequest) (*Applied, error) {
 	d := r.EngineDetails()
 	for k, v := range map[string]any{"nonce": in.Nonce, "expires": in.Expires, "env": r.EnvName, "action": in.Action, "plan_sha256": p.SHA256} {
 		d[k] = v
+	}
+	if req.CI {
+		d["ci"] = ciDetails(r.CI)
 	}
 	r.Note("intent.consumed", in.ID, d)
 	if err := r.cfg.Record(r.Events()); err != nil {
@@ -539,14 +547,26 @@ func (r *Run) applyHeld(ctx context.Context, p *Plan, in *intent.Intent) (*Appli
 	if applyErr != nil {
 		d["error"] = applyErr.Error()
 	}
+	if r.CI != nil {
+		d["ci"] = ciDetails(r.CI)
+	}
 	r.Note("apply.result", in.ID, d)
 	return out, nil
 }
 
 // confirm runs the two-step confirmation, or records that policy turned it
 // off for the environment. A wrong answer is recorded and fails the gate.
-func (r *Run) confirm(req ApplyRequest, p *Plan) (bool, error) {
+// In CI there is no prompt: the intent, approved by approvers, and the
+// runner the ci gate verified take its place.
+func (r *Run) confirm(req ApplyRequest, p *Plan, approvers []string) (bool, error) {
 	in := req.Intent.Intent
+	if req.CI {
+		if r.CI == nil {
+			return r.add(gate.Result{Name: "confirm", Detail: "CI: the runner's identity was not verified", Hint: "the ci gate must pass before a CI apply"}), nil
+		}
+		return r.add(gate.Result{Name: "confirm", OK: true, Detail: fmt.Sprintf("CI: no prompt; intent %s approved by %s, runner %s verified by OIDC",
+			in.ID, strings.Join(approvers, ", "), r.CI.Subject)}), nil
+	}
 	if !r.Policy.Environment(r.EnvName).ConfirmRequired() {
 		return r.add(gate.Result{Name: "confirm", OK: true, Detail: "confirmation is off for environment " + r.EnvName + " in policy.yaml"}), nil
 	}

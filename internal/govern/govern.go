@@ -10,13 +10,16 @@
 //	tag       HEAD is a signed release tag (when policy.yaml requires one)
 //	backend   the backend is the one the signed lock records, and backend.tf
 //	          renders byte-identically from its template
+//	ci        the runner's OIDC ID token verifies against policy.yaml's ci
+//	          section (plan and apply with --ci)
 //	engine    what OpenTofu runs is governed or pinned outside the repository:
 //	          the binary, the configuration directory, its modules, the
 //	          provider lock, the environment and working directory
 //	intent    a signed intent for this environment, action, commit and plan
 //	parity    the configuration meets the parity policy
 //	plan      the saved plan meets it
-//	confirm   a person typed the token and APPLY (or policy turned it off)
+//	confirm   a person typed the token and APPLY (or policy turned it off);
+//	          in CI, the approved intent and the verified runner instead
 //
 // Check, Plan and Apply compose these steps; bootstrap, break-glass and CI
 // applies add only their own. The caller supplies the I/O that is not the
@@ -35,6 +38,7 @@ import (
 	"time"
 
 	"github.com/groundzero/groundzero/internal/anchor"
+	"github.com/groundzero/groundzero/internal/ciauth"
 	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/parity"
@@ -94,6 +98,8 @@ type Run struct {
 	EnvName string
 	Gates   *gate.Env
 	Results []gate.Result
+	// CI is the runner's identity once the ci gate verified it.
+	CI *ciauth.Identity
 
 	dir    string // absolute configuration directory
 	dirRel string // repository-relative

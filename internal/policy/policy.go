@@ -46,6 +46,8 @@ type Policy struct {
 	Resources    Resources     `yaml:"resources"`
 	Parity       Parity        `yaml:"parity"`
 	Secrets      Secrets       `yaml:"secrets"`
+	// CI is nil when policy.yaml has no ci: section: no CI runner may act.
+	CI *CI `yaml:"ci"`
 
 	File string `yaml:"-"`
 }
@@ -403,6 +405,12 @@ func Parse(file string, data []byte) (*Policy, error) {
 	if err := p.Secrets.validate(file); err != nil {
 		return nil, err
 	}
+	if p.CI != nil {
+		p.CI.defaults()
+		if err := p.CI.validate(file); err != nil {
+			return nil, err
+		}
+	}
 	for _, t := range p.Resources.Denied {
 		if slices.Contains(p.Resources.Allowed, t) {
 			return nil, &InvalidError{file, fmt.Sprintf("resource type %s is both allowed and denied", t), "remove it from one list"}
@@ -528,6 +536,15 @@ environments:
 # resources:
 #   denied: []            # resource types that may never be created
 #   allowed: []           # when set, the only resource types allowed
+
+# CI runners that may plan and apply with --ci, proven by their OIDC ID
+# token; a fully approved intent and this identity replace the prompt.
+# ci:
+#   provider: github      # github or gitlab
+#   issuer: https://token.actions.githubusercontent.com
+#   audience: groundzero
+#   repository: acme/platform
+#   environments: []      # allowed CI environment claims; empty means any
 
 # parity:
 #   unknown: deny         # a value the rules need that is unknown until apply: deny or warn
