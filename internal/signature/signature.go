@@ -565,7 +565,15 @@ func (k *PublicKey) verify(message []byte, s *Signature, namespace string, now t
 	if _, ok := k.entity.SigningKeyById(now, keyID, cfg); !ok {
 		return &KeyError{Key: k.Fingerprint, Reason: "not valid for signing now (its signing subkey is expired, revoked or weak)"}
 	}
-	_, _, verr := openpgp.VerifyDetachedSignature(openpgp.EntityList{k.entity}, bytes.NewReader(message), bytes.NewReader(s.raw), cfg)
+	// go-crypto counts a signature made after its clock as expired; one
+	// made within ClockSkew after now (gpg stamps the signing moment, which
+	// can be a second past a command's fixed time) is judged at its own
+	// creation time. The key's validity above stays judged at now.
+	sigCfg := cfg
+	if sig.CreationTime.After(now) {
+		sigCfg = pgpConfig(sig.CreationTime)
+	}
+	_, _, verr := openpgp.VerifyDetachedSignature(openpgp.EntityList{k.entity}, bytes.NewReader(message), bytes.NewReader(s.raw), sigCfg)
 	if verr != nil {
 		if errors.Is(verr, pgperrors.ErrKeyExpired) || errors.Is(verr, pgperrors.ErrKeyRevoked) {
 			return &KeyError{Key: k.Fingerprint, Reason: keyReason(verr)}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -57,6 +58,18 @@ func TestOpenPGPWithGPG(t *testing.T) {
 	sigs := mustSigs(t, signature.OpenPGP, g.DetachSign(t, fpr, msg))
 	if len(sigs) != 1 {
 		t.Fatalf("len(sigs) = %d, want 1", len(sigs))
+	}
+	// A signature made a moment after the verifier's fixed time (a command
+	// that signs and then checks) is within the clock skew; one claiming
+	// a time beyond it is refused.
+	for _, c := range []struct {
+		ahead time.Duration
+		ok    bool
+	}{{3 * time.Second, true}, {signature.ClockSkew + time.Minute, false}} {
+		later := mustSigs(t, signature.OpenPGP, g.DetachSign(t, fpr, msg, "--faked-system-time", fmt.Sprintf("%d!", now.Add(c.ahead).Unix())))
+		if err := k.Verify(msg, later[0], "", now); (err == nil) != c.ok {
+			t.Errorf("a signature made %s after the fixed time: Verify = %v", c.ahead, err)
+		}
 	}
 	if err := k.Verify(msg, sigs[0], "", now); err != nil {
 		t.Fatalf("Verify good signature: %v", err)
