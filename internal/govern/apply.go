@@ -12,17 +12,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
+	"github.com/groundzero/groundzero/internal/machine"
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/parity"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/tfrun"
 	"github.com/groundzero/groundzero/internal/trail"
 )
@@ -567,6 +570,9 @@ func (r *Run) confirm(req ApplyRequest, p *Plan, approvers []string) (bool, erro
 		return r.add(gate.Result{Name: "confirm", OK: true, Detail: fmt.Sprintf("CI: no prompt; intent %s approved by %s, runner %s verified by OIDC",
 			in.ID, strings.Join(approvers, ", "), r.CI.Subject)}), nil
 	}
+	if !r.MachineGate("apply", in.ID) {
+		return false, nil
+	}
 	if !r.Policy.Environment(r.EnvName).ConfirmRequired() {
 		return r.add(gate.Result{Name: "confirm", OK: true, Detail: "confirmation is off for environment " + r.EnvName + " in policy.yaml"}), nil
 	}
@@ -582,6 +588,50 @@ func (r *Run) confirm(req ApplyRequest, p *Plan, approvers []string) (bool, erro
 		return false, nil
 	}
 	return r.add(gate.Result{Name: "confirm", OK: true, Detail: "token and APPLY typed on the terminal"}), nil
+}
+
+// MachineGate is the machine gate of the interactive path: when
+// policy.yaml sets gates.certified_machine, this host's machine key must
+// have a certification record that verifies against the registry the
+// gates trusted, at the command's time. When it does, the machine key
+// signs a statement of the command, environment, intent and time, which
+// the audit trail keeps (machine.statement). It reports whether the gate
+// passed, or was not required.
+func (r *Run) MachineGate(command, intentID string) bool {
+	if r.Policy == nil || !r.Policy.Gates.CertifiedMachine {
+		return true
+	}
+	fail := func(err error) bool {
+		return r.add(gate.Result{Name: "machine", Detail: err.Error(), Hint: machine.Hint(err)})
+	}
+	dir, err := machine.KeyDir(r.cfg.Getenv)
+	if err != nil {
+		return fail(err)
+	}
+	k, err := machine.LoadKey(dir)
+	if err != nil {
+		return fail(err)
+	}
+	var reg *signers.Registry
+	if r.Gates != nil {
+		reg = r.Gates.Registry()
+	}
+	c, err := machine.Check(r.cfg.Repo, k, reg, r.cfg.Now)
+	if err != nil {
+		return fail(err)
+	}
+	st := machine.Statement{Command: command, Env: r.EnvName, Intent: intentID, Time: r.cfg.Now.UTC().Format(time.RFC3339)}
+	payload, sig, err := k.SignStatement(st)
+	if err != nil {
+		return fail(fmt.Errorf("the machine key cannot sign: %v", err))
+	}
+	rec := c.Record
+	r.Note("machine.statement", rec.Fingerprint, map[string]any{
+		"fingerprint": rec.Fingerprint, "owner": rec.Owner, "hostname": rec.Hostname,
+		"statement": string(payload), "signature": sig, "record": c.File,
+	})
+	return r.add(gate.Result{Name: "machine", OK: true, Detail: fmt.Sprintf("host %s (machine key %.16s…) certified for %s by %s until %s",
+		rec.Hostname, rec.Fingerprint, rec.Owner, strings.Join(c.Certifiers, ", "), rec.Expires)})
 }
 
 // ConfirmSummary is what a person reads before confirming a change that

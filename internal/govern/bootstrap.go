@@ -492,6 +492,9 @@ func (r *Run) revocationOf(sha string) (*lock.Revocation, error) {
 // confirmBootstrap shows what will happen and asks for the token and APPLY.
 func (r *Run) confirmBootstrap(req BootstrapRequest, held *Plan, spec backend.Spec) (bool, error) {
 	in := req.Intent.Intent
+	if !r.MachineGate("bootstrap", in.ID) {
+		return false, nil
+	}
 	if !r.Policy.Environment(r.EnvName).ConfirmRequired() {
 		return r.add(gate.Result{Name: "confirm", OK: true, Detail: "confirmation is off for environment " + r.EnvName + " in policy.yaml"}), nil
 	}

@@ -210,6 +210,10 @@ type Gates struct {
 	Checkpoint CheckpointGate      `yaml:"checkpoint"`
 	Intent     IntentGate          `yaml:"intent"`
 	Approvals  map[string]Approval `yaml:"approvals"`
+	// CertifiedMachine: interactive apply, bootstrap and break-glass run
+	// only on a host whose machine key has a verified certification
+	// record in governance/machines/.
+	CertifiedMachine bool `yaml:"certified_machine"`
 }
 
 type ManifestGate struct {
