@@ -3,11 +3,15 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/semver"
 
+	"github.com/groundzero/groundzero/internal/ciwork"
 	"github.com/groundzero/groundzero/internal/manifest"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
@@ -24,7 +28,7 @@ var gitignoreLines = []string{
 }
 
 func (a *app) initCmd() *cobra.Command {
-	var backend, env, evidence string
+	var backend, env, evidence, ciProvider, ciVersion string
 	var force bool
 	c := &cobra.Command{
 		Use:   "init",
@@ -38,7 +42,16 @@ the current git work tree. It refuses to overwrite existing files unless
 Object Lock (s3://BUCKET/PREFIX?endpoint=...): the audit trail and the
 freshness anchor against which rollback and replay are judged. Without it
 the trail is kept in a local directory and the environment is marked
-demo-grade.`,
+demo-grade.
+
+--ci github writes .github/workflows/groundzero.yml and --ci gitlab writes
+.gitlab-ci.yml: a check job on every change, a plan job on branch pushes
+and a governed apply job for --env that runs only from a v* release tag,
+with the runner's OIDC identity. The apply job applies the intent named in
+the tag's annotation by the line "Intent: governance/intents/ID.json". The
+jobs install the groundzero release --ci-version (default: this binary's
+release) and read GROUNDZERO_TRUST_ROOT, GROUNDZERO_EVIDENCE_STORE and the
+checkpoint key GROUNDZERO_CHECKPOINT_KEY from the CI settings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(policy.BackendKinds, backend) {
@@ -47,11 +60,33 @@ demo-grade.`,
 			if _, err := policy.Parse("--env", []byte(fmt.Sprintf("version: 1\nbackend: {kind: local}\nenvironments: [{name: %q}]\n", env))); err != nil {
 				return usage(fmt.Errorf("--env %q is not a valid environment name (lower-case letters, digits and -, starting with a letter)", env), "")
 			}
+			var ciFile []byte
+			if ciProvider != "" {
+				if !slices.Contains(ciwork.Providers, ciProvider) {
+					return usage(fmt.Errorf("--ci %q is not one of %s", ciProvider, strings.Join(ciwork.Providers, ", ")), "")
+				}
+				if ciVersion == "" {
+					ciVersion = releaseVersion()
+				}
+				if ciVersion == "" {
+					return usage(fmt.Errorf("--ci needs --ci-version: this groundzero is not a release build"),
+						"name the groundzero release the CI jobs install, e.g. --ci-version v1.2.0")
+				}
+				var err error
+				ciFile, err = ciwork.Render(ciwork.Config{Provider: ciProvider, Env: env, Version: ciVersion,
+					TofuVersion: ciwork.DefaultTofuVersion, GoVersion: ciwork.DefaultGoVersion})
+				if err != nil {
+					return usage(err, "")
+				}
+			}
 			r, err := a.repo()
 			if err != nil {
 				return err
 			}
 			files := []string{repo.PolicyFile, repo.SignersFile, repo.ManifestFile}
+			if ciProvider != "" {
+				files = append(files, ciwork.Path(ciProvider))
+			}
 			var existing []string
 			for _, f := range files {
 				if r.Exists(f) {
@@ -79,6 +114,14 @@ demo-grade.`,
 			if err := ensureGitignore(r); err != nil {
 				return usage(err, "")
 			}
+			if ciProvider != "" {
+				if err := os.MkdirAll(r.Abs(filepath.Dir(ciwork.Path(ciProvider))), 0o755); err != nil {
+					return usage(err, "")
+				}
+				if err := r.WriteFile(ciwork.Path(ciProvider), ciFile); err != nil {
+					return usage(err, "")
+				}
+			}
 			m, err := manifest.Build(a.ctx, r)
 			if err != nil {
 				return usage(err, "")
@@ -94,12 +137,15 @@ demo-grade.`,
 			if evidence == "" {
 				a.info("evidence is kept in %s, a local store: environment %s is demo-grade; name WORM object storage with --evidence for real use", policy.DefaultEvidenceStore, env)
 			}
+			if ciProvider != "" {
+				a.info("%s installs groundzero %s; set GROUNDZERO_TRUST_ROOT, GROUNDZERO_EVIDENCE_STORE and the secret GROUNDZERO_CHECKPOINT_KEY in the CI settings, and a ci section in policy.yaml", ciwork.Path(ciProvider), ciVersion)
+			}
 			if backend == "local" {
 				a.info("backend local is for demos and tests; choose s3, gcs, oci, spaces or minio with --backend for real state")
 			}
 			a.info("next: `groundzero signers add` for each person, `groundzero signers sign`, `groundzero manifest update`, `groundzero manifest sign`")
 			rec := a.recorder(r)
-			rec.add("init", "repository", map[string]any{"backend": backend, "env": env, "force": force})
+			rec.add("init", "repository", map[string]any{"backend": backend, "env": env, "force": force, "ci": ciProvider})
 			return rec.flush(nil)
 		},
 	}
@@ -107,7 +153,23 @@ demo-grade.`,
 	c.Flags().StringVar(&env, "env", "dev", "name of the first environment")
 	c.Flags().StringVar(&evidence, "evidence", "", "authoritative evidence store `URL` (s3://BUCKET/PREFIX); default: a local, demo-grade store")
 	c.Flags().BoolVar(&force, "force", false, "overwrite existing governance files")
+	c.Flags().StringVar(&ciProvider, "ci", "", "also write a CI workflow: github or gitlab")
+	c.Flags().StringVar(&ciVersion, "ci-version", "", "groundzero release the CI jobs install (default: this binary's release)")
 	return c
+}
+
+// releaseVersion is the module version this binary was built from, when it
+// is a tagged release (go install …@vX.Y.Z), else "".
+func releaseVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	v := bi.Main.Version
+	if !semver.IsValid(v) || semver.Canonical(v) != v || semver.Prerelease(v) != "" {
+		return ""
+	}
+	return v
 }
 
 func registryTemplate(reg *signers.Registry) []byte {
