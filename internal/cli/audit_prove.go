@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,10 @@ func (a *app) auditProveCmd() *cobra.Command {
 		Short: "print an inclusion proof of entry N against the newest checkpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("seq") {
+				return usage(errors.New("audit prove needs the entry to prove: pass --seq N"),
+					"N is the number in the first column of `groundzero audit show` (or its \"seq\" with --format json)")
+			}
 			r, err := a.repo()
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/gate"
@@ -148,6 +149,8 @@ can verify offline with stock tools.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.Version = versionText()
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -157,6 +160,10 @@ can verify offline with stock tools.`,
 		return usage(err, "see `"+c.CommandPath()+" --help`")
 	})
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
+	root.SetUsageTemplate(strings.NewReplacer(
+		".LocalFlags.FlagUsages", "flagUsages .LocalFlags",
+		".InheritedFlags.FlagUsages", "flagUsages .InheritedFlags",
+	).Replace(root.UsageTemplate()))
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		a.command = strings.TrimPrefix(c.CommandPath(), "groundzero ")
 		if readOnly[c.CommandPath()] {
@@ -187,6 +194,10 @@ can verify offline with stock tools.`,
 		a.applyCmd(),
 		a.bootstrapCmd(),
 		a.backendCmd(),
+		a.versionCmd(),
+		a.completionCmd(),
+		a.doctorCmd(),
+		a.machineCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -214,6 +225,64 @@ var readOnly = map[string]bool{
 	"groundzero backend templates": true,
 	"groundzero backend render":    true,
 	"groundzero help":              true,
+	"groundzero version":           true,
+	"groundzero completion":        true,
+	"groundzero __complete":        true,
+	"groundzero __completeNoDesc":  true,
+	"groundzero doctor":            true,
+}
+
+func init() {
+	cobra.AddTemplateFunc("flagUsages", flagUsages)
+}
+
+// flagUsages renders a flag set for help as pflag does, but shows a boolean
+// flag as plain --name, never --name[=true|false].
+func flagUsages(fs *pflag.FlagSet) string {
+	type line struct{ left, right string }
+	var lines []line
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" && f.ShorthandDeprecated == "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, text := pflag.UnquoteUsage(f)
+		typ := f.Value.Type()
+		if varname != "" && typ != "bool" {
+			left += " " + varname
+		}
+		switch {
+		case f.NoOptDefVal == "":
+		case typ == "string":
+			left += fmt.Sprintf("[=%q]", f.NoOptDefVal)
+		case typ == "bool" && f.NoOptDefVal == "true", typ == "count" && f.NoOptDefVal == "+1":
+		default:
+			left += "[=" + f.NoOptDefVal + "]"
+		}
+		switch f.DefValue {
+		case "", "false", "0", "0s", "[]", "<nil>":
+		default:
+			if typ == "string" {
+				text += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				text += " (default " + f.DefValue + ")"
+			}
+		}
+		if f.Deprecated != "" {
+			text += " (DEPRECATED: " + f.Deprecated + ")"
+		}
+		lines = append(lines, line{left, text})
+		width = max(width, len(left))
+	})
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, l.left, l.right)
+	}
+	return b.String()
 }
 
 func orDot(dir string) string {

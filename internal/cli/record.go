@@ -266,6 +266,10 @@ func recordError(err error) error {
 	if errors.As(err, &de) {
 		return failed(fmt.Errorf("audit: %w", err), "nothing is signed over a damaged trail; `groundzero audit verify` shows the damage, and the WORM copy what it was")
 	}
+	var torn *trail.TornError
+	if errors.As(err, &torn) {
+		return usage(fmt.Errorf("audit: %w", err), "an append was interrupted; run `groundzero audit repair` to move the torn bytes aside (they are kept)")
+	}
 	var ce *trail.ClockError
 	if errors.As(err, &ce) {
 		return failed(fmt.Errorf("audit: %w", err), "fix the system clock; an earlier clock could revive expired approvals")

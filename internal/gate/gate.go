@@ -24,6 +24,7 @@ import (
 	"github.com/groundzero/groundzero/internal/sigfile"
 	"github.com/groundzero/groundzero/internal/signers"
 	"github.com/groundzero/groundzero/internal/strictyaml"
+	"github.com/groundzero/groundzero/internal/trail"
 )
 
 // Result is the outcome of one gate.
@@ -143,7 +144,11 @@ func (e *Env) Demo(names ...string) bool {
 func (e *Env) AnchorGate(envs ...string) Result {
 	const name = "anchor"
 	ix := e.Anchor
+	var torn *trail.TornError
 	switch {
+	case errors.As(e.AnchorErr, &torn):
+		return fail(name, "the freshness anchor cannot be read: "+e.AnchorErr.Error(),
+			"an append was interrupted; `groundzero audit repair` moves the torn bytes aside (they are kept), then run check again")
 	case e.AnchorErr != nil:
 		return fail(name, "the freshness anchor cannot be read: "+e.AnchorErr.Error(),
 			"the evidence store that policy.yaml names must be reachable and readable; rollback and replay are judged against it")

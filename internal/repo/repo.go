@@ -128,6 +128,9 @@ func (r *Repo) ReadFile(rel string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if err := r.noSymlinks(rel); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &NotExistError{Path: rel}
+		}
 		return nil, err
 	}
 	f, err := os.Open(r.Abs(rel))
@@ -151,6 +154,14 @@ func (r *Repo) ReadFile(rel string, max int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// NotExistError reports a missing repository file. It matches
+// fs.ErrNotExist.
+type NotExistError struct{ Path string }
+
+func (e *NotExistError) Error() string { return e.Path + " does not exist" }
+
+func (e *NotExistError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // TooLargeError reports a file over the size limit for what it holds (T8).
 type TooLargeError struct {

@@ -128,11 +128,16 @@ func checkArchiveDir(r *repo.Repo, n int) error {
 	return nil
 }
 
-// PinError: the chain does not contain the pinned version.
-type PinError struct{ Pin string }
+// PinError: the chain does not contain the pinned version. Version and
+// Actual are the current version and its SHA-256.
+type PinError struct {
+	Pin     string
+	Version int
+	Actual  string
+}
 
 func (e *PinError) Error() string {
-	return fmt.Sprintf("no version of the signers registry has the pinned SHA-256 %s", e.Pin)
+	return fmt.Sprintf("no version of the signers registry has the pinned SHA-256 %s: the pin does not match (current version %d has SHA-256 %s)", e.Pin, e.Version, e.Actual)
 }
 
 // ChainError: a version is not approved as the chain requires.
@@ -217,7 +222,7 @@ func (c *Chain) Verify(now time.Time, pin string, witnessed Witness) (*Report, e
 			}
 		}
 		if !found {
-			return rep, &PinError{Pin: pin}
+			return rep, &PinError{Pin: pin, Version: n, Actual: rep.Hash}
 		}
 	}
 	link := func(v int) error {
