@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,10 +48,11 @@ literal password in a governed file, naming file, line and rule but never
 the secret. Move the secret to a secret store and rotate it. A false
 positive is accepted only by a secrets.waive entry in policy.yaml (rule,
 path, optional line, and a reason). --format sarif writes the findings as
-SARIF 2.1.0 for code scanning; the exit code still covers every gate.`,
+SARIF 2.1.0 for code scanning; --format junit writes one test case per
+gate (GitLab test reports); the exit code still covers every gate.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := formatFlag(format, "text", "json", "sarif"); err != nil {
+			if err := formatFlag(format, "text", "json", "sarif", "junit"); err != nil {
 				return err
 			}
 			r, err := a.repo()
@@ -78,8 +81,34 @@ SARIF 2.1.0 for code scanning; the exit code still covers every gate.`,
 	c.Flags().BoolVar(&strict, "strict", false, "fail without a pinned trust root or an authoritative evidence store")
 	c.Flags().StringVar(&envName, "env", "", "environment whose parity policy the configuration must meet (default: the only one)")
 	trustRootFlag(c, &trustRoot)
-	formatFlagVar(c, &format, "text", "json", "sarif")
+	formatFlagVar(c, &format, "text", "json", "sarif", "junit")
 	return c
+}
+
+// gateJUnit writes the gate results as one JUnit test suite: a test case
+// per gate, a failed gate a failure with its detail and hint.
+func gateJUnit(w io.Writer, results []gate.Result) error {
+	suite := junitSuite{Name: "groundzero check"}
+	for _, r := range results {
+		c := junitCase{Name: r.Name, Classname: "groundzero.gate", SystemOut: r.Detail}
+		if !r.OK {
+			text := r.Detail
+			if r.Hint != "" {
+				text += "\nhint: " + r.Hint
+			}
+			c.Failures = []junitResult{{Message: r.Detail, Type: r.Name, Text: text}}
+			c.SystemOut = ""
+			suite.Failures++
+		}
+		suite.Cases = append(suite.Cases, c)
+		suite.Tests++
+	}
+	out, err := xml.MarshalIndent(junitSuites{Name: "groundzero", Tests: suite.Tests, Failures: suite.Failures, Suites: []junitSuite{suite}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s%s\n", xml.Header, out)
+	return err
 }
 
 // report prints gate results and returns the error that sets the exit code.
@@ -99,6 +128,10 @@ func (a *app) report(format string, results []gate.Result) error {
 			OK    bool          `json:"ok"`
 			Gates []gate.Result `json:"gates"`
 		}{ok, results}); err != nil {
+			return err
+		}
+	} else if format == "junit" {
+		if err := gateJUnit(a.stdout, results); err != nil {
 			return err
 		}
 	} else if format != "sarif" {
