@@ -125,6 +125,19 @@ func Parse(data []byte, v any) error {
 	return nil
 }
 
+// ParseFile is Parse for a record file: besides being canonical, data ends
+// in its one final newline and holds every field of v, so that v encodes
+// (MarshalFile) to exactly data.
+func ParseFile(data []byte, v any) error {
+	if err := Parse(data, v); err != nil {
+		return err
+	}
+	if out, err := MarshalFile(v); err != nil || !bytes.Equal(out, data) {
+		return &Error{"a field is missing, or the final newline"}
+	}
+	return nil
+}
+
 // exactKeys checks that every object key in v names a field of t exactly.
 func exactKeys(v any, t reflect.Type) error {
 	for t.Kind() == reflect.Pointer {

@@ -29,7 +29,6 @@
 package lock
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -124,7 +123,7 @@ func Parse(file string, data []byte) (*Lock, error) {
 		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
 	}
 	var l Lock
-	if err := record.Parse(data, &l); err != nil {
+	if err := record.ParseFile(data, &l); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	if l.Kind != Kind {
@@ -132,9 +131,6 @@ func Parse(file string, data []byte) (*Lock, error) {
 	}
 	if err := l.validate(); err != nil {
 		return nil, &MalformedError{file, err.Error()}
-	}
-	if out, err := l.Marshal(); err != nil || !bytes.Equal(out, data) {
-		return nil, &MalformedError{file, "a field is missing"}
 	}
 	return &l, nil
 }
@@ -232,7 +228,7 @@ func ParseRevocation(file string, data []byte) (*Revocation, error) {
 		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
 	}
 	var r Revocation
-	if err := record.Parse(data, &r); err != nil {
+	if err := record.ParseFile(data, &r); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	if r.Kind != RevocationKind {
@@ -240,9 +236,6 @@ func ParseRevocation(file string, data []byte) (*Revocation, error) {
 	}
 	if err := r.validate(); err != nil {
 		return nil, &MalformedError{file, err.Error()}
-	}
-	if out, err := r.Marshal(); err != nil || !bytes.Equal(out, data) {
-		return nil, &MalformedError{file, "a field is missing"}
 	}
 	return &r, nil
 }

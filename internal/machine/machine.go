@@ -49,7 +49,6 @@
 package machine
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -149,7 +148,7 @@ func Parse(file string, data []byte) (*Record, error) {
 		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
 	}
 	var r Record
-	if err := record.Parse(data, &r); err != nil {
+	if err := record.ParseFile(data, &r); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	if r.Kind != Kind {
@@ -157,9 +156,6 @@ func Parse(file string, data []byte) (*Record, error) {
 	}
 	if err := r.validate(); err != nil {
 		return nil, &MalformedError{file, err.Error()}
-	}
-	if out, err := r.Marshal(); err != nil || !bytes.Equal(out, data) {
-		return nil, &MalformedError{file, "a field is missing, or the final newline"}
 	}
 	return &r, nil
 }
