@@ -198,6 +198,11 @@ can verify offline with stock tools.`,
 		a.completionCmd(),
 		a.doctorCmd(),
 		a.machineCmd(),
+		a.ciCmd(),
+		a.breakglassCmd(),
+		a.bundleCmd(),
+		a.evidenceCmd(),
+		a.drillCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
