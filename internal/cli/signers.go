@@ -14,7 +14,7 @@ func (a *app) signersCmd() *cobra.Command {
 		Use:   "signers",
 		Short: "manage the trusted signers registry (governance/signers.yaml)",
 	}
-	c.AddCommand(a.signersAddCmd(), a.signersListCmd(), a.signersRevokeCmd(), a.signersSignCmd())
+	c.AddCommand(a.signersAddCmd(), a.signersListCmd(), a.signersRevokeCmd(), a.signersSignCmd(), a.signersPubkeyCmd())
 	return c
 }
 

@@ -6,6 +6,11 @@
 //	                             may name the private key or, with an agent, the .pub)
 //	file:<path>                  in process, from an unencrypted armored OpenPGP secret
 //	                             key or an OpenSSH private key (for CI secrets)
+//	awskms:<key-id-or-arn>[?region=R]
+//	gcpkms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N
+//	vault:<transit-key-name>[?mount=M]
+//	                             an ECDSA P-256 key held in AWS KMS, Cloud KMS or a
+//	                             Vault transit engine, signing SSHSIG (for CI identities)
 //
 // Without an explicit KEYSPEC, GROUNDZERO_KEY is used, then git's
 // user.signingkey interpreted by gpg.format.
@@ -35,7 +40,7 @@ import (
 
 // Spec is a parsed KEYSPEC.
 type Spec struct {
-	Kind  string // "gpg", "ssh" or "file"
+	Kind  string // "gpg", "ssh", "file", "awskms", "gcpkms" or "vault"
 	Value string
 }
 
@@ -54,17 +59,24 @@ func (e *SpecError) Error() string {
 	return fmt.Sprintf("key %q: %s", e.Spec, e.Reason)
 }
 
-// ParseSpec parses "gpg:…", "ssh:…" or "file:…".
+// ParseSpec parses "gpg:…", "ssh:…", "file:…", "awskms:…", "gcpkms:…" or
+// "vault:…".
 func ParseSpec(s string) (Spec, error) {
 	kind, val, ok := strings.Cut(s, ":")
 	if !ok || val == "" {
-		return Spec{}, &SpecError{Spec: s, Reason: "expected gpg:<fingerprint-or-email>, ssh:<key-path> or file:<path>"}
+		return Spec{}, &SpecError{Spec: s, Reason: "expected gpg:<fingerprint-or-email>, ssh:<key-path>, file:<path>, awskms:<key>, gcpkms:<key-version> or vault:<transit-key>"}
 	}
 	switch kind {
 	case "gpg", "ssh", "file":
 		return Spec{Kind: kind, Value: val}, nil
+	case "awskms", "gcpkms", "vault":
+		spec := Spec{Kind: kind, Value: val}
+		if _, err := newKMSKey(spec); err != nil {
+			return Spec{}, err
+		}
+		return spec, nil
 	}
-	return Spec{}, &SpecError{Spec: s, Reason: fmt.Sprintf("unknown kind %q; expected gpg:, ssh: or file:", kind)}
+	return Spec{}, &SpecError{Spec: s, Reason: fmt.Sprintf("unknown kind %q; expected gpg:, ssh:, file:, awskms:, gcpkms: or vault:", kind)}
 }
 
 // Resolve picks the KEYSPEC: the flag value, else GROUNDZERO_KEY, else git's
@@ -121,6 +133,8 @@ func New(spec Spec, now func() time.Time) (Signer, error) {
 		return sshKeygenSigner{path: spec.Value}, nil
 	case "file":
 		return newFileSigner(spec, now)
+	case "awskms", "gcpkms", "vault":
+		return newKMSSigner(spec)
 	}
 	return nil, &SpecError{Spec: spec.String(), Reason: "unknown kind"}
 }
@@ -290,6 +304,12 @@ func Fingerprint(ctx context.Context, spec Spec) (string, error) {
 		case sshFileSigner:
 			return ssh.FingerprintSHA256(f.signer.PublicKey()), nil
 		}
+	case "awskms", "gcpkms", "vault":
+		pub, err := PublicKey(ctx, spec)
+		if err != nil {
+			return "", err
+		}
+		return ssh.FingerprintSHA256(pub), nil
 	}
 	return "", &SpecError{Spec: spec.String(), Reason: "unknown kind"}
 }
