@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/backend"
+	"github.com/groundzero/groundzero/internal/ciidentity"
 	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/lock"
@@ -198,9 +199,13 @@ func (a *app) backendVerifyCmd() *cobra.Command {
 		Long: `verify reads the live store the environment's lock records and reports
 each way it departs from what bootstrap made: versioning off, default
 encryption missing or with another key, public access not blocked, no
-TLS-only policy, replication off, lock table missing, key rotation off. It
-exits 1 on any finding, so a scheduled CI job fails on drift. --format sarif
-writes SARIF 2.1.0 located at the lock file.`,
+TLS-only policy, replication off, lock table missing, key rotation off.
+With ci.aws or ci.gcp in policy.yaml it also compares the environment's CI
+identities with the documents ` + "`groundzero ci policy`" + ` prints: ci_drift (different),
+ci_missing (absent) and ci_widening (a statement, action, resource, member,
+audience or condition broader than generated). It exits 1 on any
+finding, so a scheduled CI job fails on drift. --format sarif writes
+SARIF 2.1.0 located at the lock file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := formatFlag(format, "text", "json", "sarif"); err != nil {
@@ -222,7 +227,25 @@ writes SARIF 2.1.0 located at the lock file.`,
 			if err != nil {
 				return usage(err, "")
 			}
+			// The CI identities policy.yaml asks for are checked too: drift,
+			// and widening beyond the generated documents.
+			var ci ciidentity.Identities
+			if ciidentity.Wanted(pol) {
+				cs, err := ciSpecFor(pol, spec)
+				if err != nil {
+					return err
+				}
+				if ci, err = ciidentity.Open(a.ctx, cs); err != nil {
+					return usage(err, "")
+				}
+			}
 			all, calls, err := store.Verify(a.ctx, l.KeyID)
+			if err == nil && ci != nil {
+				var cf []backend.Finding
+				var cc []backend.Call
+				cf, cc, err = ci.Verify(a.ctx)
+				all, calls = append(all, cf...), append(calls, cc...)
+			}
 			var waived []string
 			for _, w := range l.Waivers {
 				waived = append(waived, w.Probe)

@@ -14,6 +14,7 @@ import (
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/atomicfile"
 	"github.com/groundzero/groundzero/internal/backend"
+	"github.com/groundzero/groundzero/internal/ciidentity"
 	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/gittag"
 	"github.com/groundzero/groundzero/internal/intent"
@@ -34,6 +35,10 @@ type BootstrapRequest struct {
 	// Passphrase is the state passphrase (key provider pbkdf2), from
 	// GROUNDZERO_STATE_PASSPHRASE; it is never recorded.
 	Passphrase string
+	// CIIdentities opens the control plane of the environment's CI
+	// identities (policy.yaml ci.aws / ci.gcp); nil opens the cloud's own
+	// with its default credentials.
+	CIIdentities func(ctx context.Context, spec *ciidentity.Spec) (ciidentity.Identities, error)
 }
 
 // Bootstrapped is what a bootstrap did.
@@ -98,6 +103,11 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 	spec, required, err := backend.FromPolicy(r.Policy, r.EnvName)
 	if err != nil {
 		return nil, usage(err, "complete the backend section of governance/policy.yaml")
+	}
+	if ciidentity.Wanted(r.Policy) {
+		if err := ciidentity.Precheck(r.Policy, spec); err != nil {
+			return nil, usage(err, ciHint(err))
+		}
 	}
 	out := &Bootstrapped{Spec: spec}
 	if ok, err := r.Engine(ctx); !ok || err != nil {
@@ -218,6 +228,10 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		spec.Key.ID = prov.Key
 		out.Spec = spec
 	}
+	ci, err := r.ciIdentities(ctx, req, spec, in.ID)
+	if err != nil {
+		return out, err
+	}
 	// Apply the approved plan into local state.
 	if held != nil && !prog.Applied {
 		a, err := r.applyHeld(ctx, held, in)
@@ -250,6 +264,9 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 	}
 	l.Tag = in.Tag
 	l.Resources = map[string]string{}
+	if ci != nil {
+		l.Resources["ci_federation"], l.Resources["ci_plan"], l.Resources["ci_apply"] = ci.Federation, ci.Identities[ciidentity.RolePlan], ci.Identities[ciidentity.RoleApply]
+	}
 	if prov != nil {
 		for k, v := range map[string]string{"bucket": prov.Bucket, "key": prov.Key, "lock": prov.Lock} {
 			if v != "" {
@@ -367,6 +384,58 @@ func (r *Run) provision(ctx context.Context, spec backend.Spec, required []strin
 	}
 	r.add(gate.Result{Name: "probe", OK: true, Detail: j.String()})
 	return prov, j, nil
+}
+
+// ciIdentities makes the environment's OIDC-federated CI identities, once
+// the store and its key exist, and records what was made; nil when the
+// policy asks for none. Identities found different are never overwritten:
+// the step fails with their findings.
+func (r *Run) ciIdentities(ctx context.Context, req BootstrapRequest, spec backend.Spec, subject string) (*ciidentity.Provisioned, error) {
+	if !ciidentity.Wanted(r.Policy) {
+		return nil, nil
+	}
+	cs, err := ciidentity.FromPolicy(r.Policy, spec)
+	if err != nil {
+		r.Note("ci.identity.create", subject, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
+		return nil, usage(err, ciHint(err))
+	}
+	open := req.CIIdentities
+	if open == nil {
+		open = ciidentity.Open
+	}
+	ids, err := open(ctx, cs)
+	if err != nil {
+		return nil, r.stepFailed("ci.identity.create", subject, err)
+	}
+	p, err := ids.Provision(ctx)
+	d := map[string]any{"env": r.EnvName, "kind": cs.Kind, "repository": cs.Repository, "ok": err == nil}
+	if p != nil {
+		d["federation"], d["identities"], d["calls"] = p.Federation, p.Identities, p.Calls
+	}
+	var de *ciidentity.DriftError
+	if errors.As(err, &de) {
+		d["findings"] = de.Findings
+	}
+	if err != nil {
+		d["error"] = err.Error()
+	}
+	res := subject
+	if p != nil && p.Federation != "" {
+		res = p.Federation
+	}
+	r.Note("ci.identity.create", res, d)
+	if err != nil {
+		return p, r.stepFailed("", subject, err)
+	}
+	return p, nil
+}
+
+func ciHint(err error) string {
+	var pe *ciidentity.PolicyError
+	if errors.As(err, &pe) {
+		return pe.Hint
+	}
+	return "complete the ci section of governance/policy.yaml"
 }
 
 // CreateStore is what `groundzero backend create` runs after the static

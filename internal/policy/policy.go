@@ -46,6 +46,7 @@ type Policy struct {
 	Resources    Resources     `yaml:"resources"`
 	Parity       Parity        `yaml:"parity"`
 	Secrets      Secrets       `yaml:"secrets"`
+	BreakGlass   BreakGlass    `yaml:"breakglass"`
 	// CI is nil when policy.yaml has no ci: section: no CI runner may act.
 	CI *CI `yaml:"ci"`
 
@@ -73,6 +74,8 @@ type Backend struct {
 	Tags        map[string]string `yaml:"tags"`
 	Probes      BackendProbes     `yaml:"probes"`
 	Waive       []ProbeWaiver     `yaml:"waive"`
+	// CICredentials: where `ci rotate` keeps CI access keys (cicred.go).
+	CICredentials *CICredentials `yaml:"ci_credentials"`
 }
 
 // BackendEncryption is the key of the state store; State renders
@@ -216,6 +219,16 @@ type Gates struct {
 	CertifiedMachine bool `yaml:"certified_machine"`
 }
 
+// BreakGlass bounds break-glass windows. MaxTTL is the longest a window
+// may stay open (default DefaultBreakGlassMaxTTL). RequireWindow refuses
+// interactive apply and bootstrap (the path a person runs on an admin
+// machine when CI is unreachable) unless a verified break-glass window is
+// open for the environment.
+type BreakGlass struct {
+	MaxTTL        string `yaml:"max_ttl"`
+	RequireWindow bool   `yaml:"require_window"`
+}
+
 type ManifestGate struct {
 	Approvals int `yaml:"approvals"`
 }
@@ -289,6 +302,10 @@ const (
 	DefaultDir           = "infra/bootstrap"
 )
 
+// DefaultBreakGlassMaxTTL is the longest a break-glass window stays open
+// when policy.yaml does not set breakglass.max_ttl.
+const DefaultBreakGlassMaxTTL = "4h"
+
 func boolp(b bool) *bool { return &b }
 
 // DefaultApprovals are the approval rules when policy.yaml does not set them.
@@ -342,6 +359,9 @@ func Parse(file string, data []byte) (*Policy, error) {
 	if p.Gates.Intent.MaxTTL == "" {
 		p.Gates.Intent.MaxTTL = DefaultMaxIntentTTL
 	}
+	if p.BreakGlass.MaxTTL == "" {
+		p.BreakGlass.MaxTTL = DefaultBreakGlassMaxTTL
+	}
 	def := DefaultApprovals()
 	if p.Gates.Approvals == nil {
 		p.Gates.Approvals = map[string]Approval{}
@@ -365,7 +385,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		}
 		p.Gates.Approvals[a] = got
 	}
-	for name, d := range map[string]string{"gates.intent.default_ttl": p.Gates.Intent.DefaultTTL, "gates.intent.max_ttl": p.Gates.Intent.MaxTTL, "gates.checkpoint.max_age": p.Gates.Checkpoint.MaxAge} {
+	for name, d := range map[string]string{"gates.intent.default_ttl": p.Gates.Intent.DefaultTTL, "gates.intent.max_ttl": p.Gates.Intent.MaxTTL, "gates.checkpoint.max_age": p.Gates.Checkpoint.MaxAge, "breakglass.max_ttl": p.BreakGlass.MaxTTL} {
 		if d == "" {
 			continue
 		}
@@ -407,6 +427,9 @@ func Parse(file string, data []byte) (*Policy, error) {
 		return nil, &InvalidError{file, "backend.versioning is false, but backend.waive does not waive the versioning probe", "keep versioning on, or add {probe: versioning, reason: …} under backend.waive"}
 	}
 	if err := p.Secrets.validate(file); err != nil {
+		return nil, err
+	}
+	if err := p.Backend.CICredentials.validate(file, &p); err != nil {
 		return nil, err
 	}
 	if p.CI != nil {
