@@ -235,6 +235,10 @@ var readOnly = map[string]bool{
 	"groundzero __complete":        true,
 	"groundzero __completeNoDesc":  true,
 	"groundzero doctor":            true,
+	"groundzero evidence verify":   true,
+	"groundzero evidence report":   true,
+	"groundzero bundle verify":     true,
+	"groundzero bundle restore":    true,
 }
 
 func init() {
