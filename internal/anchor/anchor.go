@@ -57,6 +57,14 @@ const (
 	// LockRevoked its revocation. Together they say which lock is in force.
 	LockRecorded = "backend.lock"
 	LockRevoked  = "backend.revoked"
+	// BreakGlassActive records a break-glass window opened under a
+	// two-person break-glass intent; BreakGlassClosed its closing, and
+	// BreakGlassLapsed its end at its expiry without a close. An entry
+	// alone opens nothing: a window relaxes a gate only when its signed
+	// marker and intent, kept as artifacts, verify (package breakglass).
+	BreakGlassActive = "BREAK_GLASS_ACTIVE"
+	BreakGlassClosed = "BREAK_GLASS_CLOSED"
+	BreakGlassLapsed = "BREAK_GLASS_LAPSED"
 )
 
 // wanted reports whether an entry line records an action the anchor reads.
@@ -76,7 +84,7 @@ func wanted(line []byte) bool {
 	return false
 }
 
-var actions = []string{RegistrySeen, ManifestSeen, Consumed, LockRecorded, LockRevoked}
+var actions = []string{RegistrySeen, ManifestSeen, Consumed, LockRecorded, LockRevoked, BreakGlassActive, BreakGlassClosed, BreakGlassLapsed}
 
 // Seen is a version recorded as in force.
 type Seen struct {
@@ -161,6 +169,9 @@ type Index struct {
 	// revoked it.
 	Locks   map[string]*LockSeen
 	Revoked map[string]int64
+	// Windows are the break-glass windows the trail records, in the order
+	// they were first mentioned.
+	Windows []Window
 	// Report is the verification of the whole trail.
 	Report *audit.Report
 	// Clock is set when the clock is earlier than the newest entry.
@@ -173,6 +184,16 @@ type Index struct {
 	confirm func(seq int64) ([]byte, error)
 	// marker looks up a nonce's consumption marker (nil: none kept).
 	marker func(nonce string) int64
+	// artifact reads an artifact of the store the index was read from.
+	artifact func(name string) ([]byte, error)
+}
+
+// Artifact reads an artifact of the store the index was read from.
+func (ix *Index) Artifact(name string) ([]byte, error) {
+	if ix == nil || ix.artifact == nil {
+		return nil, errors.New("no evidence store to read " + name + " from")
+	}
+	return ix.artifact(name)
 }
 
 // Covered is the number of entries a trusted checkpoint covers.
@@ -300,6 +321,7 @@ func Read(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, authoritat
 	ix := fromState(s, t.state, authoritative)
 	ix.confirm = func(seq int64) ([]byte, error) { return s.Entry(ctx, seq) }
 	ix.marker = markerOf(ctx, s)
+	ix.artifact = func(name string) ([]byte, error) { return s.Artifact(ctx, name) }
 	cur := t.state.clone()
 	br, c, err := cur.openAfter(ctx, s, false)
 	var torn int64
@@ -352,6 +374,7 @@ func fromState(s trail.Store, st *State, authoritative bool) *Index {
 	for _, r := range st.Revoked {
 		ix.noteLock(r.entry(LockRevoked))
 	}
+	ix.Windows = append([]Window(nil), st.Windows...)
 	return ix
 }
 
@@ -363,7 +386,8 @@ func ReadFull(ctx context.Context, s trail.Store, cfg trail.VerifyConfig, author
 	if err != nil {
 		return nil, err
 	}
-	ix := &Index{Store: s.URL(), Authoritative: authoritative, Used: map[string]int64{}, marker: markerOf(ctx, s)}
+	ix := &Index{Store: s.URL(), Authoritative: authoritative, Used: map[string]int64{}, marker: markerOf(ctx, s),
+		artifact: func(name string) ([]byte, error) { return s.Artifact(ctx, name) }}
 	from := int64(math.MaxInt64)
 	var covered, cur *State
 	var mismatch string
@@ -451,6 +475,10 @@ func (ix *Index) add(seq int64, line []byte) {
 
 func (ix *Index) addEntry(e *audit.Entry) {
 	if ix.noteLock(e) {
+		return
+	}
+	if ws, ok := noteWindow(ix.Windows, e); ok {
+		ix.Windows = ws
 		return
 	}
 	if s, ok := seenOf(e); ok {

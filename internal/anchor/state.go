@@ -61,6 +61,8 @@ type State struct {
 	// every revoked lock; both are left out while there are none.
 	Locks   []LockRecord `json:"locks,omitempty"`
 	Revoked []LockRecord `json:"revoked,omitempty"`
+	// Windows are the break-glass windows, left out while there are none.
+	Windows []Window `json:"breakglass,omitempty"`
 
 	rng *compact.Range // the frontier, decoded
 }
@@ -155,6 +157,7 @@ func (st *State) clone() *State {
 	c.Consumed = append([]Nonce(nil), st.Consumed...)
 	c.Locks = append([]LockRecord(nil), st.Locks...)
 	c.Revoked = append([]LockRecord(nil), st.Revoked...)
+	c.Windows = append([]Window(nil), st.Windows...)
 	hashes := st.rng.Hashes()
 	c.rng, _ = rangeFactory.NewRange(0, uint64(st.Size), append([][]byte(nil), hashes...))
 	return &c
@@ -281,6 +284,10 @@ func (st *State) note(e *audit.Entry) {
 			}
 		}
 		st.Locks = append(st.Locks, rec)
+	case e.Action == BreakGlassActive || e.Action == BreakGlassClosed || e.Action == BreakGlassLapsed:
+		if ws, ok := noteWindow(st.Windows, e); ok {
+			st.Windows = ws
+		}
 	case e.Action == Consumed:
 		if n, ok := e.Details["nonce"].(string); ok {
 			for _, c := range st.Consumed {
@@ -314,6 +321,8 @@ func (st *State) differs(computed *State, at time.Time) string {
 		return "the backend locks differ"
 	case !slices.Equal(st.Revoked, computed.Revoked):
 		return "the revoked backend locks differ"
+	case !slices.Equal(st.Windows, computed.Windows):
+		return "the break-glass windows differ"
 	}
 	for i := range st.Registry {
 		if st.Registry[i] != computed.Registry[i] {

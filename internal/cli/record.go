@@ -33,6 +33,8 @@ type recorder struct {
 	// runner, by its ID token); it is the actor of every entry, while the
 	// checkpoint is still signed as usual.
 	actor string
+	// appended are the entries write appended, for --format json.
+	appended []*audit.Entry
 }
 
 func (a *app) recorder(r *repo.Repo) *recorder {
@@ -290,6 +292,7 @@ func (rec *recorder) write() error {
 	if err != nil {
 		return err
 	}
+	rec.breakGlass(store)
 	if err := rec.commit(store, signer, actor); err != nil {
 		return err
 	}
@@ -323,9 +326,11 @@ func (rec *recorder) writeLocal(read trail.Store) error {
 			rec.events[i].Actor = actor
 		}
 	}
-	if _, err := trail.Append(a.ctx, local, a.now, rec.events...); err != nil {
+	entries, err := trail.Append(a.ctx, local, a.now, rec.events...)
+	if err != nil {
 		return err
 	}
+	rec.appended = entries
 	a.info("audit: %s recorded in %s (evidence.read_only.record: local); %s was only read", a.command, local.URL(), redactURL(read.URL()))
 	return nil
 }
@@ -397,6 +402,7 @@ func (rec *recorder) commit(store trail.Store, signer sign.Signer, actor string)
 	if err != nil {
 		return err
 	}
+	rec.appended = entries
 	if err := markConsumed(a, store, entries); err != nil {
 		return err
 	}

@@ -598,6 +598,11 @@ func (r *Run) confirm(req ApplyRequest, p *Plan, approvers []string) (bool, erro
 // the audit trail keeps (machine.statement). It reports whether the gate
 // passed, or was not required.
 func (r *Run) MachineGate(command, intentID string) bool {
+	// The interactive path is where a break-glass window relaxes a gate:
+	// policy.yaml may refuse it outside one.
+	if (command == "apply" || command == "bootstrap") && !r.BreakGlassGate(command) {
+		return false
+	}
 	if r.Policy == nil || !r.Policy.Gates.CertifiedMachine {
 		return true
 	}

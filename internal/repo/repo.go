@@ -39,10 +39,12 @@ const (
 	BackendLockName = ".backend.lock"
 )
 
-// RecordDirs hold self-signed records (intents, revocations): each verifies
-// by its own signatures, so the manifest does not list them, and a commit
-// that only adds or changes them leaves the governed content as it was.
-var RecordDirs = []string{IntentsDir, RevocationsDir}
+// RecordDirs hold self-signed records (intents, revocations, break-glass
+// markers, closes and revocations) and the incident reports a close
+// references by hash: each verifies by its own signatures, so the manifest
+// does not list them, and a commit that only adds or changes them leaves the
+// governed content as it was.
+var RecordDirs = []string{IntentsDir, RevocationsDir, "governance/breakglass", "governance/incidents"}
 
 // MaxFileSize bounds any single governed file that groundzero reads whole.
 const MaxFileSize = 64 << 20
