@@ -7,7 +7,7 @@
 // identities ([Verify]).
 //
 // Verification is done by github.com/coreos/go-oidc: the issuer's discovery document and
-// JWKS are fetched from [Policy.Issuer], the signature must be RS256 or ES256 by a key in
+// JWKS are fetched from [Policy.Issuer] (see "Whom the fetch trusts" below), the signature must be RS256 or ES256 by a key in
 // that JWKS, the token's iss must equal Policy.Issuer exactly, its aud must contain
 // Policy.Audience, and it must be unexpired at the caller's clock (go-oidc allows a
 // not-before up to five minutes in the future, for clock skew). This package then checks
@@ -22,6 +22,8 @@
 //	workflow         workflow              -
 //	actor            actor                 user_login
 //	subject          sub                   sub
+//	CI configuration job_workflow_ref      ci_config_ref_uri
+//	its commit       job_workflow_sha      ci_config_sha
 //
 // Every claim in the table is required and must be a non-empty string; environment is
 // required only when [Policy.Environments] is non-empty. A claim that is absent is refused,
@@ -32,16 +34,37 @@
 //
 // The raw token is a bearer credential. It travels as a [Token], which prints and logs as
 // [REDACTED], and never appears in an error or an [Identity].
+//
+// # Whom the fetch trusts
+//
+// The keys fetched from the issuer decide which tokens verify, so nothing in the runner's
+// environment may decide where they come from. The discovery document and the JWKS are
+// fetched over a connection of this package's own: no proxy (HTTPS_PROXY, HTTP_PROXY,
+// ALL_PROXY and NO_PROXY are ignored), and TLS verified against [Policy.IssuerCA] when it
+// is set — exactly those certificates, nothing else — or else against the system roots
+// read from their fixed locations (on Linux and the BSDs the CA bundles under /etc and
+// /usr/local/etc; SSL_CERT_FILE and SSL_CERT_DIR are ignored). Whoever can edit the CI
+// job, and so its environment, cannot put a proxy with a CA of their own in front of the
+// issuer and serve a forged JWKS.
+//
+// [TokenFromEnv] is different: it asks the runner's own token endpoint for the token, as
+// the runner's environment directs (proxy and CA included). What it obtains is only
+// believed after Verify.
 package ciauth
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +95,11 @@ type Policy struct {
 	// Environments lists the allowed values of the environment claim; empty allows any
 	// environment, or none.
 	Environments []string
+	// IssuerCA, when set, is the PEM-encoded CA certificate(s) that alone are trusted for
+	// the issuer's TLS certificate; when empty, the system roots (read from their fixed
+	// locations, never from the environment) are. It must hold only CERTIFICATE blocks,
+	// at least one.
+	IssuerCA []byte
 }
 
 // Identity is a verified CI runner identity. It holds claims only, never the token.
@@ -87,8 +115,47 @@ type Identity struct {
 	JobID       string // GitLab job_id; empty for GitHub
 	Workflow    string // GitHub workflow; empty for GitLab
 	Actor       string // GitHub actor, GitLab user_login
-	Expiry      time.Time
+	// ConfigRef names the CI configuration file the job runs and the ref it
+	// was read at: GitHub job_workflow_ref (OWNER/REPO/PATH@REF), GitLab
+	// ci_config_ref_uri (HOST/PROJECT//PATH@REF). ConfigSHA is the commit it
+	// was read from (job_workflow_sha, ci_config_sha). See [Identity.ConfigPath].
+	ConfigRef string
+	ConfigSHA string
+	Expiry    time.Time
 }
+
+// ConfigPath returns the repository path of the CI configuration the job runs,
+// from ConfigRef. It is an error when ConfigRef names a file in another
+// repository (a reusable workflow or an included configuration kept
+// elsewhere), or on another GitLab instance than the issuer, or when
+// ConfigSHA is not a full commit hash.
+func (id *Identity) ConfigPath() (string, error) {
+	claim, prefix := "job_workflow_ref", id.Repository+"/"
+	if id.Provider == GitLab {
+		claim = "ci_config_ref_uri"
+		host := id.Issuer
+		if u, err := url.Parse(id.Issuer); err == nil && u.Host != "" {
+			host = u.Host + strings.TrimSuffix(u.Path, "/")
+		}
+		prefix = host + "/" + id.Repository + "//"
+	}
+	rest, ok := strings.CutPrefix(id.ConfigRef, prefix)
+	at := strings.LastIndex(rest, "@")
+	if !ok || at <= 0 {
+		return "", &ClaimError{Claim: claim, Got: id.ConfigRef, Want: "a file of repository " + quote(id.Repository) + " (" + prefix + "PATH@REF)"}
+	}
+	if !commitRE.MatchString(id.ConfigSHA) {
+		claim := "job_workflow_sha"
+		if id.Provider == GitLab {
+			claim = "ci_config_sha"
+		}
+		return "", &ClaimError{Claim: claim, Got: id.ConfigSHA, Want: "a full commit hash"}
+	}
+	return rest[:at], nil
+}
+
+// commitRE matches a full SHA-1 or SHA-256 commit hash.
+var commitRE = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
 
 // MaxTokenSize bounds the raw token; a larger one is refused before it is parsed.
 const MaxTokenSize = 16 << 10
@@ -103,15 +170,21 @@ const defaultTimeout = 30 * time.Second
 // returns the identity it proves. requireTag demands a tag ref, as apply does; plan may
 // run from a branch.
 //
-// The discovery document and the JWKS are fetched with client (nil: a client with a
-// 30-second timeout); responses are bounded in size.
+// The discovery document and the JWKS are fetched directly (never through a proxy) over
+// TLS verified against pol.IssuerCA or the system roots, with a 30-second timeout;
+// responses are bounded in size. The caller cannot supply the HTTP client: whom the fetch
+// trusts is decided by the policy alone.
 //
 // Errors: *PolicyError when pol or provider is unusable, *IssuerError when the issuer
 // cannot be reached, *TokenError when the token is malformed, badly signed, from another
 // issuer, for another audience, expired or not yet valid, and *ClaimError when a claim is
 // missing or not allowed.
-func Verify(ctx context.Context, provider Provider, tok Token, pol Policy, now time.Time, requireTag bool, client *http.Client) (*Identity, error) {
+func Verify(ctx context.Context, provider Provider, tok Token, pol Policy, now time.Time, requireTag bool) (*Identity, error) {
 	if err := pol.check(provider); err != nil {
+		return nil, err
+	}
+	roots, err := pol.roots()
+	if err != nil {
 		return nil, err
 	}
 	raw := string(tok)
@@ -122,7 +195,7 @@ func Verify(ctx context.Context, provider Provider, tok Token, pol Policy, now t
 		return nil, &TokenError{Reason: ReasonMalformed, Detail: "not a compact JWS"}
 	}
 
-	ctx = oidc.ClientContext(ctx, issuerClient(client))
+	ctx = oidc.ClientContext(ctx, issuerClient(roots))
 	p, err := oidc.NewProvider(ctx, pol.Issuer)
 	if err != nil {
 		return nil, &IssuerError{Issuer: pol.Issuer, Err: err}
@@ -208,12 +281,12 @@ func classify(issuer string, err error) error {
 
 // claimNames maps a provider's claims onto the fields of an Identity.
 type claimNames struct {
-	repository, run, job, workflow, actor string
+	repository, run, job, workflow, actor, configRef, configSHA string
 }
 
 var names = map[Provider]claimNames{
-	GitHub: {repository: "repository", run: "run_id", workflow: "workflow", actor: "actor"},
-	GitLab: {repository: "project_path", run: "pipeline_id", job: "job_id", actor: "user_login"},
+	GitHub: {repository: "repository", run: "run_id", workflow: "workflow", actor: "actor", configRef: "job_workflow_ref", configSHA: "job_workflow_sha"},
+	GitLab: {repository: "project_path", run: "pipeline_id", job: "job_id", actor: "user_login", configRef: "ci_config_ref_uri", configSHA: "ci_config_sha"},
 }
 
 func identity(provider Provider, claims map[string]json.RawMessage) (*Identity, error) {
@@ -231,6 +304,8 @@ func identity(provider Provider, claims map[string]json.RawMessage) (*Identity, 
 		{n.job, &id.JobID},
 		{n.workflow, &id.Workflow},
 		{n.actor, &id.Actor},
+		{n.configRef, &id.ConfigRef},
+		{n.configSHA, &id.ConfigSHA},
 	}
 	for _, r := range required {
 		if r.claim == "" {
@@ -288,18 +363,58 @@ func (pol Policy) allow(id *Identity, requireTag bool) error {
 	return nil
 }
 
-// issuerClient returns a copy of client (nil: a new one) with a timeout and a transport
-// that bounds every response body.
-func issuerClient(client *http.Client) *http.Client {
-	c := &http.Client{}
-	if client != nil {
-		*c = *client
+// roots returns the certificates the issuer's TLS certificate must chain to.
+func (pol Policy) roots() (*x509.CertPool, error) {
+	if len(pol.IssuerCA) == 0 {
+		pool, err := systemRoots()
+		if err != nil {
+			return nil, &IssuerError{Issuer: pol.Issuer, Err: err}
+		}
+		return pool, nil
 	}
-	if c.Timeout == 0 {
-		c.Timeout = defaultTimeout
+	pool := x509.NewCertPool()
+	rest, n := pol.IssuerCA, 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, &PolicyError{Field: "issuer_ca", Reason: fmt.Sprintf("holds a PEM block of type %q; only CERTIFICATE blocks are allowed", b.Type)}
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, &PolicyError{Field: "issuer_ca", Reason: "holds a certificate that does not parse"}
+		}
+		pool.AddCert(cert)
+		n++
 	}
-	c.Transport = limitTransport{base: c.Transport, max: maxIssuerResponse}
-	return c
+	if len(strings.TrimSpace(string(rest))) != 0 {
+		return nil, &PolicyError{Field: "issuer_ca", Reason: "holds something other than PEM certificates"}
+	}
+	if n == 0 {
+		return nil, &PolicyError{Field: "issuer_ca", Reason: "holds no PEM certificate"}
+	}
+	return pool, nil
+}
+
+// issuerClient returns the client that fetches the issuer's discovery document and keys:
+// a transport of its own that never uses a proxy and verifies TLS against roots only, a
+// timeout, and a bound on every response body.
+func issuerClient(roots *x509.CertPool) *http.Client {
+	dialer := &net.Dialer{Timeout: defaultTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 nil, // never http.ProxyFromEnvironment
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: defaultTimeout,
+		MaxIdleConns:          2,
+		IdleConnTimeout:       30 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Timeout: defaultTimeout, Transport: limitTransport{base: tr, max: maxIssuerResponse}}
 }
 
 type limitTransport struct {

@@ -13,11 +13,11 @@ import (
 )
 
 func githubPolicy(is *testIssuer) Policy {
-	return Policy{Issuer: is.URL, Audience: audience, Repository: "acme/infra", Environments: []string{"prod", "staging"}}
+	return Policy{Issuer: is.URL, Audience: audience, Repository: "acme/infra", Environments: []string{"prod", "staging"}, IssuerCA: is.caPEM()}
 }
 
 func gitlabPolicy(is *testIssuer) Policy {
-	return Policy{Issuer: is.URL, Audience: audience, Repository: "acme/platform/infra", Environments: []string{"prod"}}
+	return Policy{Issuer: is.URL, Audience: audience, Repository: "acme/platform/infra", Environments: []string{"prod"}, IssuerCA: is.caPEM()}
 }
 
 func TestVerifyAccepts(t *testing.T) {
@@ -25,7 +25,7 @@ func TestVerifyAccepts(t *testing.T) {
 	ctx := t.Context()
 
 	tok := mint(t, issuerKey(), is.githubClaims())
-	got, err := Verify(ctx, GitHub, tok, githubPolicy(is), now, true, is.client())
+	got, err := Verify(ctx, GitHub, tok, githubPolicy(is), now, true)
 	if err != nil {
 		t.Fatalf("Verify(github tag token) = %v, want nil", err)
 	}
@@ -33,6 +33,7 @@ func TestVerifyAccepts(t *testing.T) {
 		Provider: GitHub, Issuer: is.URL, Subject: "repo:acme/infra:environment:prod",
 		Repository: "acme/infra", Ref: "refs/tags/v1.2.0", RefType: "tag", Environment: "prod",
 		RunID: "4242", Workflow: "release", Actor: "alice", Expiry: now.Add(5 * time.Minute),
+		ConfigRef: "acme/infra/.github/workflows/groundzero.yml@refs/tags/v1.2.0", ConfigSHA: commitSHA,
 	}
 	if !got.Expiry.Equal(want.Expiry) {
 		t.Errorf("Verify(github).Expiry = %v, want %v", got.Expiry, want.Expiry)
@@ -44,7 +45,7 @@ func TestVerifyAccepts(t *testing.T) {
 	assertNoLeak(t, string(tok), fmt.Sprintf("%+v", *got))
 
 	tok = mint(t, issuerKey(), is.gitlabClaims())
-	got, err = Verify(ctx, GitLab, tok, gitlabPolicy(is), now, true, is.client())
+	got, err = Verify(ctx, GitLab, tok, gitlabPolicy(is), now, true)
 	if err != nil {
 		t.Fatalf("Verify(gitlab tag token) = %v, want nil", err)
 	}
@@ -52,6 +53,7 @@ func TestVerifyAccepts(t *testing.T) {
 		Provider: GitLab, Issuer: is.URL, Subject: "project_path:acme/platform/infra:ref_type:tag:ref:v1.2.0",
 		Repository: "acme/platform/infra", Ref: "v1.2.0", RefType: "tag", Environment: "prod",
 		RunID: "1212", JobID: "3434", Actor: "bob", Expiry: got.Expiry,
+		ConfigRef: strings.TrimPrefix(is.URL, "https://") + "/acme/platform/infra//.gitlab-ci.yml@refs/tags/v1.2.0", ConfigSHA: commitSHA,
 	}
 	if *got != want {
 		t.Errorf("Verify(gitlab) = %+v, want %+v", *got, want)
@@ -65,7 +67,7 @@ func TestVerifyAcceptsBranchWithoutRequireTag(t *testing.T) {
 	delete(claims, "environment")
 	pol := githubPolicy(is)
 	pol.Environments = nil
-	got, err := Verify(t.Context(), GitHub, mint(t, issuerKey(), claims), pol, now, false, is.client())
+	got, err := Verify(t.Context(), GitHub, mint(t, issuerKey(), claims), pol, now, false)
 	if err != nil {
 		t.Fatalf("Verify(branch, requireTag=false) = %v, want nil", err)
 	}
@@ -76,7 +78,7 @@ func TestVerifyAcceptsBranchWithoutRequireTag(t *testing.T) {
 	// Not-before within go-oidc's five minutes of leeway is accepted.
 	claims = is.githubClaims()
 	claims["nbf"] = now.Add(2 * time.Minute).Unix()
-	if _, err := Verify(t.Context(), GitHub, mint(t, issuerKey(), claims), githubPolicy(is), now, true, is.client()); err != nil {
+	if _, err := Verify(t.Context(), GitHub, mint(t, issuerKey(), claims), githubPolicy(is), now, true); err != nil {
 		t.Errorf("Verify(nbf in 2m) = %v, want nil", err)
 	}
 }
@@ -130,6 +132,18 @@ func TestVerifyRefuses(t *testing.T) {
 		requireTag bool
 		want       func(error) bool
 	}{
+		{name: "github without job_workflow_ref", provider: GitHub, requireTag: true,
+			tok:  mint(t, issuerKey(), gh(func(c map[string]any) { delete(c, "job_workflow_ref") })),
+			want: isClaim("job_workflow_ref", "")},
+		{name: "github without job_workflow_sha", provider: GitHub, requireTag: true,
+			tok:  mint(t, issuerKey(), gh(func(c map[string]any) { c["job_workflow_sha"] = "" })),
+			want: isClaim("job_workflow_sha", "")},
+		{name: "gitlab without ci_config_ref_uri", provider: GitLab, requireTag: true,
+			tok:  mint(t, issuerKey(), gl(func(c map[string]any) { delete(c, "ci_config_ref_uri") })),
+			want: isClaim("ci_config_ref_uri", "")},
+		{name: "gitlab without ci_config_sha", provider: GitLab, requireTag: true,
+			tok:  mint(t, issuerKey(), gl(func(c map[string]any) { delete(c, "ci_config_sha") })),
+			want: isClaim("ci_config_sha", "")},
 		{name: "forged signature", provider: GitHub, requireTag: true,
 			tok:  mint(t, forgerKey(), is.githubClaims()),
 			want: isToken(ReasonSignature)},
@@ -247,7 +261,7 @@ func TestVerifyRefuses(t *testing.T) {
 			if tc.pol != nil {
 				tc.pol(&pol)
 			}
-			id, err := Verify(t.Context(), tc.provider, tc.tok, pol, now, tc.requireTag, is.client())
+			id, err := Verify(t.Context(), tc.provider, tc.tok, pol, now, tc.requireTag)
 			if err == nil {
 				t.Fatalf("Verify() = %+v, nil; want an error", *id)
 			}
@@ -266,9 +280,8 @@ func TestVerifyIssuerUnreachable(t *testing.T) {
 	is := newIssuer(t)
 	tok := mint(t, issuerKey(), is.githubClaims())
 	pol := githubPolicy(is)
-	client := is.client()
 	is.srv.Close()
-	_, err := Verify(t.Context(), GitHub, tok, pol, now, true, client)
+	_, err := Verify(t.Context(), GitHub, tok, pol, now, true)
 	if !isIssuer(err) {
 		t.Fatalf("Verify(closed issuer) = %T %v, want *IssuerError", err, err)
 	}
@@ -292,7 +305,7 @@ func TestVerifyBoundsIssuerResponses(t *testing.T) {
 		claims["iss"] = is.URL + path
 		pol := githubPolicy(is)
 		pol.Issuer = is.URL + path
-		_, err := Verify(t.Context(), GitHub, mint(t, issuerKey(), claims), pol, now, true, is.client())
+		_, err := Verify(t.Context(), GitHub, mint(t, issuerKey(), claims), pol, now, true)
 		if !isIssuer(err) || !strings.Contains(err.Error(), errResponseTooLarge.Error()) {
 			t.Errorf("Verify(issuer %s with a response over %d bytes) = %v, want *IssuerError %q",
 				path, maxIssuerResponse, err, errResponseTooLarge)
@@ -304,7 +317,7 @@ func TestVerifyHonoursContext(t *testing.T) {
 	is := newIssuer(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := Verify(ctx, GitHub, mint(t, issuerKey(), is.githubClaims()), githubPolicy(is), now, true, is.client())
+	_, err := Verify(ctx, GitHub, mint(t, issuerKey(), is.githubClaims()), githubPolicy(is), now, true)
 	if !isIssuer(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Verify(cancelled context) = %v, want *IssuerError wrapping context.Canceled", err)
 	}
@@ -328,5 +341,38 @@ func TestTokenRedacts(t *testing.T) {
 	assertNoLeak(t, string(tok), buf.String())
 	if n := strings.Count(buf.String(), redacted); n != 2 {
 		t.Errorf("slog output %q has %d %s, want 2", buf.String(), n, redacted)
+	}
+}
+
+func TestConfigPath(t *testing.T) {
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		id        Identity
+		want      string
+		wantClaim string
+	}{
+		{Identity{Provider: GitHub, Repository: "acme/infra", ConfigRef: "acme/infra/.github/workflows/groundzero.yml@refs/tags/v1", ConfigSHA: sha}, ".github/workflows/groundzero.yml", ""},
+		{Identity{Provider: GitHub, Repository: "acme/infra", ConfigRef: "acme/infra/.github/workflows/a@b.yml@refs/heads/x", ConfigSHA: sha}, ".github/workflows/a@b.yml", ""},
+		{Identity{Provider: GitLab, Issuer: "https://gitlab.example.test", Repository: "acme/platform/infra", ConfigRef: "gitlab.example.test/acme/platform/infra//.gitlab-ci.yml@refs/tags/v1", ConfigSHA: sha}, ".gitlab-ci.yml", ""},
+		{Identity{Provider: GitLab, Issuer: "https://git.example.test/gitlab/", Repository: "a/b", ConfigRef: "git.example.test/gitlab/a/b//.gitlab-ci.yml@refs/heads/main", ConfigSHA: sha}, ".gitlab-ci.yml", ""},
+		// a reusable workflow or an included configuration kept in another repository
+		{Identity{Provider: GitHub, Repository: "acme/infra", ConfigRef: "acme/shared/.github/workflows/groundzero.yml@refs/heads/main", ConfigSHA: sha}, "", "job_workflow_ref"},
+		{Identity{Provider: GitHub, Repository: "acme/infra", ConfigRef: "acme/infra-fork/.github/workflows/groundzero.yml@refs/tags/v1", ConfigSHA: sha}, "", "job_workflow_ref"},
+		{Identity{Provider: GitLab, Issuer: "https://gitlab.com", Repository: "acme/infra", ConfigRef: "gitlab.com/acme/other//.gitlab-ci.yml@refs/tags/v1", ConfigSHA: sha}, "", "ci_config_ref_uri"},
+		{Identity{Provider: GitLab, Issuer: "https://gitlab.com", Repository: "acme/infra", ConfigRef: "evil.example/acme/infra//.gitlab-ci.yml@refs/tags/v1", ConfigSHA: sha}, "", "ci_config_ref_uri"},
+		{Identity{Provider: GitHub, Repository: "acme/infra", ConfigRef: "acme/infra/.github/workflows/groundzero.yml", ConfigSHA: sha}, "", "job_workflow_ref"},
+		{Identity{Provider: GitHub, Repository: "acme/infra", ConfigRef: "acme/infra/.github/workflows/groundzero.yml@refs/tags/v1", ConfigSHA: "main"}, "", "job_workflow_sha"},
+		{Identity{Provider: GitLab, Issuer: "https://gitlab.com", Repository: "acme/infra", ConfigRef: "gitlab.com/acme/infra//.gitlab-ci.yml@refs/tags/v1", ConfigSHA: "01234567"}, "", "ci_config_sha"},
+	} {
+		got, err := tc.id.ConfigPath()
+		if tc.wantClaim == "" {
+			if err != nil || got != tc.want {
+				t.Errorf("ConfigPath(%s) = %q, %v, want %q", tc.id.ConfigRef, got, err, tc.want)
+			}
+			continue
+		}
+		if ce, ok := errors.AsType[*ClaimError](err); !ok || ce.Claim != tc.wantClaim {
+			t.Errorf("ConfigPath(%s, %s) = %q, %v, want *ClaimError for %s", tc.id.ConfigRef, tc.id.ConfigSHA, got, err, tc.wantClaim)
+		}
 	}
 }

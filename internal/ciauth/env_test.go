@@ -61,7 +61,7 @@ func TestTokenFromEnvGitHub(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Errorf("token endpoint hit %d times, want 1", hits.Load())
 	}
-	id, err := Verify(t.Context(), GitHub, tok, githubPolicy(is), now, true, is.client())
+	id, err := Verify(t.Context(), GitHub, tok, githubPolicy(is), now, true)
 	if err != nil {
 		t.Fatalf("Verify(token from the endpoint) = %v, want nil", err)
 	}
@@ -225,7 +225,7 @@ func TestTokenFromEnvGitLab(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TokenFromEnv(gitlab, renamed variable) = %v, want nil", err)
 	}
-	id, err := Verify(t.Context(), GitLab, tok, gitlabPolicy(is), now, true, is.client())
+	id, err := Verify(t.Context(), GitLab, tok, gitlabPolicy(is), now, true)
 	if err != nil {
 		t.Fatalf("Verify(gitlab token from the environment) = %v, want nil", err)
 	}

@@ -30,9 +30,8 @@ func FuzzVerify(f *testing.F) {
 		f.Add(string(seed))
 	}
 	pol := githubPolicy(is)
-	client := is.client()
 	f.Fuzz(func(t *testing.T, raw string) {
-		id, err := Verify(t.Context(), GitHub, Token(raw), pol, now, true, client)
+		id, err := Verify(t.Context(), GitHub, Token(raw), pol, now, true)
 		if err == nil {
 			t.Fatalf("Verify(%q) = %+v, nil; want an error", raw, *id)
 		}

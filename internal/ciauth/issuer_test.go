@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -85,6 +86,11 @@ func startTLS(t testing.TB, h http.Handler) *httptest.Server {
 
 func (is *testIssuer) client() *http.Client { return is.srv.Client() }
 
+// caPEM is the issuer's self-signed TLS certificate, PEM-encoded, for Policy.IssuerCA.
+func (is *testIssuer) caPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.srv.Certificate().Raw})
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
@@ -106,8 +112,14 @@ func (is *testIssuer) githubClaims() map[string]any {
 		"run_id":      "4242",
 		"workflow":    "release",
 		"actor":       "alice",
+		// a workflow of the repository, read at the tag
+		"job_workflow_ref": "acme/infra/.github/workflows/groundzero.yml@refs/tags/v1.2.0",
+		"job_workflow_sha": commitSHA,
 	}
 }
+
+// commitSHA is the commit the tokens' CI configuration was read from.
+const commitSHA = "0123456789abcdef0123456789abcdef01234567"
 
 // gitlabClaims are the claims of a GitLab CI token for a tag release in prod.
 func (is *testIssuer) gitlabClaims() map[string]any {
@@ -125,6 +137,9 @@ func (is *testIssuer) gitlabClaims() map[string]any {
 		"pipeline_id":  "1212",
 		"job_id":       "3434",
 		"user_login":   "bob",
+		// the instance's host and the project, then the file
+		"ci_config_ref_uri": strings.TrimPrefix(is.URL, "https://") + "/acme/platform/infra//.gitlab-ci.yml@refs/tags/v1.2.0",
+		"ci_config_sha":     commitSHA,
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 func (a *app) auditShipCmd() *cobra.Command {
-	var storeURL, syslogURL, httpURL, caFile, certFile, keyFile string
+	var storeURL, syslogURL, httpURL, caFile, certFile, keyFile, oldCert, oldKey string
 	var batch int
 	c := &cobra.Command{
 		Use:   "ship --syslog tcp://HOST:PORT|tls://HOST:PORT | --http URL",
@@ -36,6 +36,14 @@ may arrive twice, never not at all. An HTTPS bearer token is read from
 GROUNDZERO_SIEM_TOKEN.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// --key is a KEYSPEC (a signing key) in every other command; the
+			// TLS client files have names of their own.
+			for _, f := range []struct{ old, now, what string }{{"key", "tls-key", "TLS client key"}, {"cert", "tls-cert", "TLS client certificate"}} {
+				if cmd.Flags().Changed(f.old) {
+					return usage(fmt.Errorf("audit ship has no --%s: the %s is --%s", f.old, f.what, f.now),
+						"use --tls-cert FILE --tls-key FILE for mutual TLS; --key names a signing key (KEYSPEC) in the other commands")
+				}
+			}
 			if (syslogURL == "") == (httpURL == "") {
 				return usage(errors.New("give exactly one of --syslog and --http"), "")
 			}
@@ -49,7 +57,7 @@ GROUNDZERO_SIEM_TOKEN.`,
 			}
 			tlsConf, err := clientTLS(caFile, certFile, keyFile)
 			if err != nil {
-				return usage(err, "--ca, --cert and --key name PEM files")
+				return usage(err, "--ca, --tls-cert and --tls-key name PEM files")
 			}
 			host, _ := os.Hostname()
 			var dest siem.Sender
@@ -107,8 +115,13 @@ GROUNDZERO_SIEM_TOKEN.`,
 	c.Flags().StringVar(&syslogURL, "syslog", "", "syslog receiver: tcp://HOST:PORT or tls://HOST:PORT")
 	c.Flags().StringVar(&httpURL, "http", "", "HTTPS endpoint that accepts newline-delimited JSON")
 	c.Flags().StringVar(&caFile, "ca", "", "PEM file of the CA that signed the receiver's certificate")
-	c.Flags().StringVar(&certFile, "cert", "", "PEM client certificate for mutual TLS")
-	c.Flags().StringVar(&keyFile, "key", "", "PEM client key for mutual TLS")
+	c.Flags().StringVar(&certFile, "tls-cert", "", "PEM client certificate for mutual TLS")
+	c.Flags().StringVar(&keyFile, "tls-key", "", "PEM client key for mutual TLS")
+	// The former names, refused with the new ones as a hint.
+	c.Flags().StringVar(&oldCert, "cert", "", "")
+	c.Flags().StringVar(&oldKey, "key", "", "")
+	c.Flags().MarkHidden("cert")
+	c.Flags().MarkHidden("key")
 	c.Flags().IntVar(&batch, "batch", 500, "entries per delivery")
 	return c
 }

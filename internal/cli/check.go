@@ -134,7 +134,7 @@ func (a *app) report(format string, results []gate.Result) error {
 		if err := gateJUnit(a.stdout, results); err != nil {
 			return err
 		}
-	} else if format != "sarif" {
+	} else if format != "sarif" && format != formatNone {
 		for _, r := range results {
 			status := "PASS"
 			if !r.OK {

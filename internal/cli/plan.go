@@ -16,7 +16,7 @@ func defaultPlanPath(r *repo.Repo, env string) string {
 }
 
 func (a *app) planCmd() *cobra.Command {
-	var env, dir, out, tfBinary, trustRoot string
+	var env, dir, out, tfBinary, trustRoot, format string
 	var destroy, ci bool
 	c := &cobra.Command{
 		Use:   "plan --env ENV [--dir DIR] [--out FILE] [--ci]",
@@ -35,9 +35,17 @@ evidence store as plan-SHA256.tfplan and plan-SHA256.json, where
 
 With --ci the ci gate runs after the static gates: the runner's OIDC ID
 token is verified against the ci section of policy.yaml (any ref), and the
-runner is the actor of the audit entries.`,
+runner is the actor of the audit entries.
+
+--format json prints one JSON object instead of text: command, ok, env,
+gates (name, ok, detail, hint), plan (file, sha256, summary {add, change,
+destroy}, changes [{symbol, action, address}], artifacts), entries (the
+audit entries recorded) and error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(format, "text", "json"); err != nil {
+				return err
+			}
 			r, err := a.repo()
 			if err != nil {
 				return err
@@ -50,11 +58,18 @@ runner is the actor of the audit entries.`,
 			if err := run.NeedEnv(); err != nil {
 				return govErr(err)
 			}
-			if ok, err := run.Static(a.ctx, false, run.EnvName); !ok || err != nil {
+			stop := func(err error) error {
+				if format == "json" {
+					entries, result := a.finishRunJSON(run, err)
+					return a.printRunDoc(&runDoc{Command: "plan"}, run, entries, result)
+				}
 				return a.finishRun(run, "text", err)
 			}
+			if ok, err := run.Static(a.ctx, false, run.EnvName); !ok || err != nil {
+				return stop(err)
+			}
 			if ci && !run.CIGate(a.ctx, false, nil) {
-				return a.finishRun(run, "text", nil)
+				return stop(nil)
 			}
 			if out == "" {
 				out = defaultPlanPath(r, run.EnvName)
@@ -63,6 +78,18 @@ runner is the actor of the audit entries.`,
 				return usage(err, "")
 			}
 			p, err := run.MakePlan(a.ctx, out, destroy)
+			if format == "json" {
+				doc := &runDoc{Command: "plan"}
+				entries, result := a.finishRunJSON(run, err)
+				if p != nil {
+					rel, _ := filepathRel(r.Root, out)
+					doc.Plan = newPlanDoc(p, rel)
+					if p.ArtifactErr != nil && result == nil {
+						result = planArtifactErr(p)
+					}
+				}
+				return a.printRunDoc(doc, run, entries, result)
+			}
 			result := a.finishRun(run, "text", err)
 			if p == nil {
 				return result
@@ -71,9 +98,7 @@ runner is the actor of the audit entries.`,
 			fmt.Fprintln(a.stdout, p.Summary)
 			fmt.Fprintf(a.stdout, "plan file: %s\nplan sha256: %s\n", rel, p.SHA256)
 			if p.ArtifactErr != nil {
-				planName, _ := govern.PlanArtifacts(p.SHA256)
-				err := usage(fmt.Errorf("the plan was saved, but not kept in the evidence store: %w", p.ArtifactErr),
-					"approvers review the plan from the evidence store ("+planName+" and its .json): make the store reachable and writable, then run `groundzero plan` again")
+				err := planArtifactErr(p)
 				if result != nil {
 					PrintError(a.stderr, err)
 					return result
@@ -98,5 +123,14 @@ runner is the actor of the audit entries.`,
 	trustRootFlag(c, &trustRoot)
 	c.Flags().BoolVar(&destroy, "destroy", false, "plan to destroy everything (needs an intent with action destroy)")
 	c.Flags().BoolVar(&ci, "ci", false, "plan in CI: verify the runner's OIDC identity against the ci section of policy.yaml")
+	formatFlagVar(c, &format, "text", "json")
 	return c
+}
+
+// planArtifactErr is the error of a plan that was saved but not kept as
+// evidence.
+func planArtifactErr(p *govern.Plan) error {
+	planName, _ := govern.PlanArtifacts(p.SHA256)
+	return usage(fmt.Errorf("the plan was saved, but not kept in the evidence store: %w", p.ArtifactErr),
+		"approvers review the plan from the evidence store ("+planName+" and its .json): make the store reachable and writable, then run `groundzero plan` again")
 }

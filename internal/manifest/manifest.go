@@ -33,7 +33,10 @@
 // Everything under governance/ except the MANIFEST itself, its signature
 // files and governance/intents/, plus everything under infra/bootstrap/
 // except OpenTofu's working files (.terraform/, *.tfstate, *.tfstate.backup,
-// .terraform.tfstate.lock.info). Symbolic links are refused.
+// .terraform.tfstate.lock.info), plus the CI configuration `groundzero init
+// --ci` writes ([CIFiles]): it decides what a CI runner runs and with which
+// environment, so the ci gate checks that the one the runner ran is listed
+// here. Symbolic links are refused.
 package manifest
 
 import (
@@ -50,6 +53,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,9 +221,16 @@ var (
 	}
 )
 
+// CIFiles are the CI configurations the manifest covers when they exist:
+// the GitHub Actions workflow and the GitLab CI file `groundzero init --ci`
+// writes.
+var CIFiles = []string{".github/workflows/groundzero.yml", ".gitlab-ci.yml"}
+
 // IsGoverned reports whether a repository path is covered by the manifest.
 func IsGoverned(p string) bool {
 	switch {
+	case slices.Contains(CIFiles, p):
+		return true
 	case strings.HasPrefix(p, repo.GovernanceDir+"/"):
 		if excludedGovernance[p] {
 			return false
@@ -300,6 +311,22 @@ func Governed(r *repo.Repo) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	for _, f := range CIFiles {
+		if err := r.NoSymlinks(f); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		fi, err := os.Lstat(r.Abs(f))
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, &repo.PathError{Path: f, Reason: "is not a regular file"}
+		}
+		out = append(out, f)
 	}
 	sort.Strings(out)
 	if len(out) > MaxEntries {
