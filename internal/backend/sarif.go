@@ -18,6 +18,10 @@ var checkHelp = map[string]string{
 	"replication":   "the bucket replicates to its second region",
 	"lock_table":    "the state lock table exists",
 	"tags":          "the tags given at creation are present",
+	// The CI identities (internal/ciidentity), checked by backend verify.
+	"ci_missing":  "the CI identities `groundzero ci policy` prints exist: the workload identity federation, the plan and apply roles or service accounts",
+	"ci_drift":    "the CI identities are as `groundzero ci policy` prints them",
+	"ci_widening": "no CI identity admits more than `groundzero ci policy` prints: no extra statement, action, resource, member, audience or condition",
 }
 
 // SARIF renders findings as SARIF 2.1.0, located at the lock file (the

@@ -219,7 +219,7 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 		}
 	}
 	// Provision and probe the store.
-	prov, j, err := r.provision(ctx, spec, required, req.Open, in.ID)
+	prov, j, err := r.provision(ctx, "bootstrap", spec, required, req.Open, in.ID)
 	out.Provisioned, out.Judgement = prov, j
 	if err != nil {
 		return out, err
@@ -347,11 +347,13 @@ func (r *Run) Bootstrap(ctx context.Context, req BootstrapRequest) (*Bootstrappe
 
 // provision creates the store (or finds it made) and probes it, recording
 // both. A store that fails a required probe no waiver covers fails the
-// probe gate with a *ProbeError.
-func (r *Run) provision(ctx context.Context, spec backend.Spec, required []string, open func(context.Context, backend.Spec) (backend.Store, error), subject string) (*backend.Provisioned, *backend.Judgement, error) {
+// probe gate with a *ProbeError. command is the groundzero command running
+// (bootstrap, backend create, drill): a failed step's error says to run it
+// again.
+func (r *Run) provision(ctx context.Context, command string, spec backend.Spec, required []string, open func(context.Context, backend.Spec) (backend.Store, error), subject string) (*backend.Provisioned, *backend.Judgement, error) {
 	store, err := open(ctx, spec)
 	if err != nil {
-		return nil, nil, r.stepFailed("backend.create", subject, err)
+		return nil, nil, r.failedIn(command, "backend.create", subject, err)
 	}
 	prov, err := store.Create(ctx)
 	if prov == nil {
@@ -359,17 +361,17 @@ func (r *Run) provision(ctx context.Context, spec backend.Spec, required []strin
 	}
 	r.Note("backend.create", spec.Bucket, provisionedDetails(r.EnvName, spec, prov, err))
 	if err != nil {
-		return prov, nil, r.stepFailed("", subject, err)
+		return prov, nil, r.failedIn(command, "", subject, err)
 	}
 	if prov.Key != "" {
 		spec.Key.ID = prov.Key
 		if store, err = open(ctx, spec); err != nil {
-			return prov, nil, r.stepFailed("backend.probe", subject, err)
+			return prov, nil, r.failedIn(command, "backend.probe", subject, err)
 		}
 	}
 	results, calls, err := store.Probe(ctx)
 	if err != nil {
-		return prov, nil, r.stepFailed("backend.probe", subject, err)
+		return prov, nil, r.failedIn(command, "backend.probe", subject, err)
 	}
 	var waivers []backend.Waiver
 	for _, w := range r.Policy.Backend.Waive {
@@ -463,7 +465,7 @@ func (r *Run) CreateStore(ctx context.Context, f IntentFile, open func(context.C
 		return nil, nil
 	}
 	out := &Bootstrapped{Spec: spec}
-	out.Provisioned, out.Judgement, err = r.provision(ctx, spec, required, open, in.ID)
+	out.Provisioned, out.Judgement, err = r.provision(ctx, "backend create", spec, required, open, in.ID)
 	return out, err
 }
 
@@ -489,12 +491,24 @@ func (r *Run) RevokedLockOnly() bool {
 	return res.OK
 }
 
-// stepFailed records a failed step and returns err as the command's error.
+// stepFailed records a failed bootstrap step and returns err as the
+// command's error.
 func (r *Run) stepFailed(action, subject string, err error) error {
+	return r.failedIn("bootstrap", action, subject, err)
+}
+
+// failedIn records a failed step of command and returns err as the
+// command's error, with the hint to run the same command again: bootstrap
+// resumes where it stopped; backend create and drill find what they made.
+func (r *Run) failedIn(command, action, subject string, err error) error {
 	if action != "" {
 		r.Note(action, subject, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
 	}
-	return fmt.Errorf("%w; nothing is lost: fix the cause and run the same bootstrap again to resume", err)
+	again := "run the same " + command + " again"
+	if command == "bootstrap" {
+		again += " to resume"
+	}
+	return fmt.Errorf("%w; nothing is lost: fix the cause and %s", err, again)
 }
 
 func provisionedDetails(env string, spec backend.Spec, p *backend.Provisioned, err error) map[string]any {

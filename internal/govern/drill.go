@@ -174,7 +174,7 @@ func (r *Run) Drill(ctx context.Context, req DrillRequest) (*Drilled, error) {
 	r.add(gate.Result{Name: "scratch", OK: true, Detail: fmt.Sprintf("%s: bucket %s, state %s; the real store is %s/%s", req.Scratch.URL, sc.Bucket, sc.StateKey(), l.Bucket, l.StateKey)})
 
 	// The scratch store, made and probed as bootstrap makes the real one.
-	if _, _, err := r.provision(ctx, sc, required, req.Open, "drill"); err != nil {
+	if _, _, err := r.provision(ctx, "drill", sc, required, req.Open, "drill"); err != nil {
 		var pe *ProbeError
 		if errors.As(err, &pe) {
 			return out, nil

@@ -1,9 +1,17 @@
 package govern
 
 import (
+	"context"
+	"errors"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/groundzero/groundzero/internal/backend"
+	"github.com/groundzero/groundzero/internal/lock"
+	"github.com/groundzero/groundzero/internal/policy"
+	"github.com/groundzero/groundzero/internal/repo"
 )
 
 func TestParseScratch(t *testing.T) {
@@ -82,5 +90,48 @@ func TestDrillDetails(t *testing.T) {
 	refused := DrillDetails("dev", req, nil, "refused: a gate failed")
 	if _, ok := refused["serial"]; ok {
 		t.Errorf("DrillDetails(nil) has a serial: %v", refused)
+	}
+}
+
+// A drill whose scratch store cannot be made says to run the drill again,
+// not the bootstrap whose provisioning step it shares; bootstrap and
+// backend create name themselves.
+func TestProvisionFailureNamesCommand(t *testing.T) {
+	pol, err := policy.Parse(repo.PolicyFile, policy.Template("minio", "dev", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol.Backend.Bucket, pol.Backend.Endpoint = "tfstate", "http://127.0.0.1:1"
+	env := pol.Environment("dev")
+	r := &repo.Repo{Root: t.TempDir()}
+	l := &lock.Lock{Kind: lock.Kind, Version: 1, Env: "dev", Backend: "minio", Bucket: "tfstate", StateKey: "dev/terraform.tfstate",
+		Intent: "20261201T100000Z-0a1b2c3d", TemplateSHA256: strings.Repeat("0", 64), Created: "2026-12-01T10:00:00Z"}
+	data, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteFile(path.Join(env.Dir, repo.BackendLockName), data); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("dial tcp 127.0.0.1:1: connection refused")
+	open := func(context.Context, backend.Spec) (backend.Store, error) { return nil, cause }
+	run := &Run{cfg: Config{Repo: r}, Policy: pol, EnvName: "dev"}
+	_, err = run.Drill(context.Background(), DrillRequest{Scratch: Scratch{URL: "s3://scratch/rehearsal", Bucket: "scratch", Prefix: "rehearsal"}, Open: open})
+	if want := cause.Error() + "; nothing is lost: fix the cause and run the same drill again"; err == nil || !errors.Is(err, cause) || err.Error() != want {
+		t.Errorf("Drill(scratch store unreachable) = %v, want %q", err, want)
+	}
+	for command, want := range map[string]string{
+		"bootstrap":      "run the same bootstrap again to resume",
+		"backend create": "run the same backend create again",
+		"drill":          "run the same drill again",
+	} {
+		run := &Run{cfg: Config{Repo: r}, Policy: pol, EnvName: "dev"}
+		_, _, err := run.provision(context.Background(), command, backend.Spec{Bucket: "b"}, nil, open, "subject")
+		if err == nil || !strings.HasSuffix(err.Error(), "; nothing is lost: fix the cause and "+want) {
+			t.Errorf("provision(%s) = %v, want it to end with %q", command, err, want)
+		}
+		if ev := run.events; len(ev) != 1 || ev[0].Action != "backend.create" || ev[0].Details["ok"] != false {
+			t.Errorf("provision(%s) noted %+v, want one failed backend.create", command, ev)
+		}
 	}
 }

@@ -222,10 +222,44 @@ func (e *GitError) Error() string {
 	return fmt.Sprintf("git %s: %s", strings.Join(e.Args, " "), strings.TrimSpace(e.Stderr))
 }
 
-// Git runs git in the repository and returns its stdout.
+// GitArgs are the options every git command groundzero runs starts with,
+// after -C ROOT: replace objects are never read, whatever the repository's
+// configuration says (the command line outranks core.useReplaceRefs in
+// .git/config, which GIT_NO_REPLACE_OBJECTS does not), and no file-system
+// monitor hook answers `git status` in git's place, so a configured
+// core.fsmonitor program cannot report a changed work tree as clean.
+var GitArgs = []string{"-c", "core.useReplaceRefs=false", "-c", "core.fsmonitor=false"}
+
+// GitEnv returns the environment for a git process that groundzero runs:
+// environ without any GIT_* variable, so the caller's environment cannot
+// choose what git reads (T29). GIT_DIR, GIT_WORK_TREE, GIT_COMMON_DIR,
+// GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES,
+// GIT_NAMESPACE, GIT_REPLACE_REF_BASE, GIT_GRAFT_FILE, GIT_CEILING_DIRECTORIES,
+// GIT_CONFIG, GIT_CONFIG_GLOBAL, GIT_CONFIG_SYSTEM, GIT_CONFIG_NOSYSTEM,
+// GIT_CONFIG_COUNT/KEY_n/VALUE_n, GIT_CONFIG_PARAMETERS and GIT_EXEC_PATH
+// would each redirect the repository, its objects, its refs, its
+// configuration or git itself; none is needed, since groundzero never signs
+// or fetches through git. What signing and the user's own configuration need
+// stays: HOME, PATH, GNUPGHOME, SSH_AUTH_SOCK, XDG_CONFIG_HOME. It adds
+// GIT_NO_REPLACE_OBJECTS=1, GIT_TERMINAL_PROMPT=0 and LC_ALL=C.
+func GitEnv(environ []string) []string {
+	env := make([]string, 0, len(environ)+3)
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GIT_") || strings.HasPrefix(kv, "LC_ALL=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "GIT_NO_REPLACE_OBJECTS=1", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+}
+
+// Git runs git in the repository and returns its stdout. It runs with
+// GitEnv and GitArgs: the repository it reads is r, with its own objects and
+// refs, whatever the caller's environment says.
 func (r *Repo) Git(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.Root}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	argv := append(append([]string{"-C", r.Root}, GitArgs...), args...)
+	cmd := exec.CommandContext(ctx, "git", argv...)
+	cmd.Env = GitEnv(os.Environ())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
