@@ -111,7 +111,7 @@ func (a *app) repo() (*repo.Repo, error) {
 func (a *app) signer(r *repo.Repo, flag string) (sign.Signer, sign.Spec, error) {
 	spec, err := sign.Resolve(flag, a.getenv, func(k string) string { return r.GitConfig(a.ctx, k) })
 	if err != nil {
-		return nil, spec, usage(err, "KEYSPEC is gpg:<fingerprint-or-email>, ssh:<key-path> or file:<path>")
+		return nil, spec, usage(err, "KEYSPEC is gpg:<fingerprint-or-email>, ssh:<key-path>, file:<path>, awskms:<key-id-or-arn>, gcpkms:<key-version-name> or vault:<transit-key>")
 	}
 	s, err := sign.New(spec, func() time.Time { return a.now })
 	if err != nil {
@@ -309,7 +309,7 @@ func sha256hex(b []byte) string {
 // Shared flags, so that each reads and behaves the same in every command.
 
 func keyFlag(c *cobra.Command, v *string) {
-	c.Flags().StringVar(v, "key", "", "KEYSPEC: gpg:<id>, ssh:<path> or file:<path> (default GROUNDZERO_KEY, then git's user.signingkey)")
+	c.Flags().StringVar(v, "key", "", "KEYSPEC: gpg:<id>, ssh:<path>, file:<path>, awskms:<key>, gcpkms:<version> or vault:<key> (default GROUNDZERO_KEY, then git's user.signingkey)")
 }
 
 func trustRootFlag(c *cobra.Command, v *string) {

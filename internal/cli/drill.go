@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/spf13/cobra"
 
 	"github.com/groundzero/groundzero/internal/backend"
@@ -169,6 +170,10 @@ func (s s3Objects) Get(ctx context.Context, spec backend.Spec, key string) ([]by
 		return nil, "", err
 	}
 	out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(spec.Bucket), Key: aws.String(key)})
+	var missing *s3types.NoSuchKey
+	if errors.As(err, &missing) {
+		return nil, "", fmt.Errorf("%w: %v", govern.ErrNoState, err)
+	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -21,6 +21,9 @@ import (
 	"github.com/groundzero/groundzero/internal/tfrun"
 )
 
+// ErrNoState is what StateObjects.Get wraps when the object does not exist.
+var ErrNoState = errors.New("no such state object")
+
 // StateObjects reads and writes state objects in S3-API stores: the drill
 // copies the newest state version from the real store into the scratch
 // store through it.
@@ -186,6 +189,10 @@ func (r *Run) Drill(ctx context.Context, req DrillRequest) (*Drilled, error) {
 	state, version, err := req.State.Get(ctx, real, l.StateKey)
 	if err != nil {
 		r.Note("drill.state", l.StateKey, map[string]any{"env": r.EnvName, "ok": false, "error": err.Error()})
+		if errors.Is(err, ErrNoState) {
+			return out, usage(fmt.Errorf("the real store holds no state for environment %s (bucket %s, key %s): there is nothing to rehearse", r.EnvName, l.Bucket, l.StateKey),
+				"a bootstrap without --plan leaves no state: apply the environment once, then run the same drill again")
+		}
 		return out, fmt.Errorf("reading the state %s from bucket %s: %w", l.StateKey, l.Bucket, err)
 	}
 	out.SourceVersion = version
