@@ -1,12 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/groundzero/groundzero/internal/sign/kmsfake"
+	"github.com/groundzero/groundzero/internal/sshsig"
 )
 
 // Signing keys held in a KMS: a fake AWS KMS or Vault transit engine on
@@ -26,6 +34,9 @@ const (
 
 var kmsServers sync.Map // *testscript.TestScript + kind → *kmsfake.Server
 
+// kmsSeen is how many of a server's calls `kms KIND calls` has printed.
+var kmsSeen sync.Map // kmsKey → int
+
 type kmsKey struct {
 	ts   *testscript.TestScript
 	kind string
@@ -41,13 +52,40 @@ type kmsKey struct {
 // honest, other-key (signs with another key), raw (r||s, not DER), p384,
 // mislabelled (claims P-256, publishes P-384), rogue (publishes and signs
 // with a key of its own), echo (errors repeat the request's headers).
+//
+// kms aws|vault calls prints, one a line, the requests the service received
+// since the last `calls`: OPERATION KEY, and for a signature ALGORITHM
+// MESSAGE-TYPE sha256:DIGEST (Vault: the input, prehashed or not).
+//
+// [!] kms aws|vault signed FILE succeeds when the SSHSIG signature in
+// FILE.sig over FILE was made from a digest the service was asked to sign:
+// SHA-256 of the signed data PROTOCOL.sshsig defines (the namespace and hash
+// algorithm taken from the signature).
 func cmdKMS(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 1 || len(args) > 2 || (args[0] != "aws" && args[0] != "vault") {
-		ts.Fatalf("usage: kms aws|vault [honest|other-key|raw|p384|mislabelled|rogue|echo]")
+	usage := "usage: kms aws|vault [honest|other-key|raw|p384|mislabelled|rogue|echo|calls|signed FILE]"
+	if len(args) < 1 || (args[0] != "aws" && args[0] != "vault") {
+		ts.Fatalf("%s", usage)
 	}
 	key := kmsKey{ts, args[0]}
 	v, _ := kmsServers.Load(key)
 	srv, _ := v.(*kmsfake.Server)
+	if len(args) >= 2 && (args[1] == "calls" || args[1] == "signed") {
+		if srv == nil {
+			ts.Fatalf("kms %s %s: no %s service started", args[0], args[1], args[0])
+		}
+		switch {
+		case args[1] == "calls" && len(args) == 2 && !neg:
+			kmsPrintCalls(ts, key, srv)
+		case args[1] == "signed" && len(args) == 3:
+			kmsSigned(ts, neg, srv, args[2])
+		default:
+			ts.Fatalf("%s", usage)
+		}
+		return
+	}
+	if neg || len(args) > 2 {
+		ts.Fatalf("%s", usage)
+	}
 	if srv == nil {
 		switch args[0] {
 		case "aws":
@@ -72,7 +110,11 @@ func cmdKMS(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Setenv("VAULT_TOKEN", kmsVaultToken)
 			ts.Setenv("KMS_KEY", "vault:groundzero-ci")
 		}
-		ts.Defer(srv.Close)
+		ts.Defer(func() {
+			srv.Close()
+			kmsServers.Delete(key)
+			kmsSeen.Delete(key)
+		})
 		kmsServers.Store(key, srv)
 		ts.Setenv("KMS_SECRETS", kmsAWSSecret+"|"+kmsAWSSession+"|"+kmsVaultToken)
 	}
@@ -83,4 +125,81 @@ func cmdKMS(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		srv.SetMode(mode)
 	}
+}
+
+func kmsPrintCalls(ts *testscript.TestScript, key kmsKey, srv *kmsfake.Server) {
+	out := ts.Stdout() // set even when nothing is printed
+	calls := srv.Calls()
+	v, _ := kmsSeen.Load(key)
+	seen, _ := v.(int)
+	kmsSeen.Store(key, len(calls))
+	for _, c := range calls[seen:] {
+		line := c.Operation + " " + c.Key
+		switch {
+		case c.Digest != nil:
+			line += fmt.Sprintf(" %s %s sha256:%x", c.Algorithm, c.Message, c.Digest)
+		case c.Input != nil:
+			line += fmt.Sprintf(" %s %s prehashed=%t input:%x", c.Algorithm, c.Message, c.Prehashed, c.Input)
+		}
+		fmt.Fprintln(out, line)
+	}
+}
+
+func kmsSigned(ts *testscript.TestScript, neg bool, srv *kmsfake.Server, file string) {
+	msg, err := os.ReadFile(ts.MkAbs(file))
+	ts.Check(err)
+	armored, err := os.ReadFile(ts.MkAbs(file) + ".sig")
+	ts.Check(err)
+	blobs, err := sshsig.Unarmor(armored, 16)
+	ts.Check(err)
+	if len(blobs) != 1 {
+		ts.Fatalf("%s.sig holds %d signatures, want 1", file, len(blobs))
+	}
+	sig, err := sshsig.Parse(blobs[0])
+	ts.Check(err)
+	var h []byte
+	switch sig.HashAlg {
+	case "sha512":
+		s := sha512.Sum512(msg)
+		h = s[:]
+	case "sha256":
+		s := sha256.Sum256(msg)
+		h = s[:]
+	default:
+		ts.Fatalf("%s.sig: hash algorithm %q", file, sig.HashAlg)
+	}
+	// PROTOCOL.sshsig: the signed data, which an ECDSA P-256 key signs
+	// through SHA-256.
+	data := ssh.Marshal(struct {
+		Magic     [6]byte
+		Namespace string
+		Reserved  string
+		HashAlg   string
+		Hash      []byte
+	}{[6]byte{'S', 'S', 'H', 'S', 'I', 'G'}, sig.Namespace, "", sig.HashAlg, h})
+	digest := sha256.Sum256(data)
+	found := false
+	for _, c := range srv.Calls() {
+		if c.Operation != "Sign" && c.Operation != "AsymmetricSign" {
+			continue
+		}
+		d := c.Digest
+		if c.Input != nil {
+			d = c.Input
+			if !c.Prehashed {
+				s := sha256.Sum256(c.Input)
+				d = s[:]
+			}
+		}
+		if bytes.Equal(d, digest[:]) {
+			found = true
+		}
+	}
+	switch {
+	case found && neg:
+		ts.Fatalf("the service was asked to sign %s (digest %s)", file, hex.EncodeToString(digest[:]))
+	case !found && !neg:
+		ts.Fatalf("the service was never asked to sign %s (digest %s, namespace %s)", file, hex.EncodeToString(digest[:]), sig.Namespace)
+	}
+	ts.Logf("%s: digest %s, namespace %s, signed by the service: %t", file, hex.EncodeToString(digest[:]), sig.Namespace, found)
 }

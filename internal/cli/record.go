@@ -106,6 +106,10 @@ func (a *app) defaultKey(r *repo.Repo) (*checkpointKey, error) {
 	return a.ckey, a.ckeyErr
 }
 
+// keyProbeNamespace is the SSH namespace of the probe signature a key
+// service makes before a command records anything; no record is signed in it.
+const keyProbeNamespace = "groundzero.key-probe/v1"
+
 func (a *app) resolveDefaultKey(r *repo.Repo) (*checkpointKey, error) {
 	spec, err := sign.Resolve("", a.getenv, func(k string) string { return r.GitConfig(a.ctx, k) })
 	if err != nil {
@@ -127,6 +131,17 @@ func (a *app) resolveDefaultKey(r *repo.Repo) (*checkpointKey, error) {
 	s, err := sign.New(spec, func() time.Time { return a.now })
 	if err != nil {
 		return nil, usage(err, "check the KEYSPEC and that the key exists")
+	}
+	// A key service can hand out the public key and still refuse to sign
+	// (a policy without kms:Sign, a key swapped behind an alias). Found
+	// only at the checkpoint, that would come after the command's entries
+	// are written and its intent consumed; so the key signs a probe first,
+	// in a namespace no record uses, checked against the registered key.
+	if spec.Remote() {
+		if _, err := s.Sign(a.ctx, []byte("groundzero checkpoint key probe\n"), keyProbeNamespace); err != nil {
+			return nil, usage(fmt.Errorf("checkpoint key %s (%s) cannot sign: %w", spec, who.ID, err),
+				"let this identity sign with the key (AWS kms:Sign, Cloud KMS roles/cloudkms.signerVerifier, Vault update on transit/sign/NAME); nothing was recorded or consumed")
+		}
 	}
 	return &checkpointKey{spec: spec, signer: s, owner: who.ID}, nil
 }

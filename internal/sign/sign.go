@@ -46,6 +46,10 @@ type Spec struct {
 
 func (s Spec) String() string { return s.Kind + ":" + s.Value }
 
+// Remote reports whether the key is held by a key service (a KMS or Vault
+// transit), which may refuse to sign even though it hands out the public key.
+func (s Spec) Remote() bool { return isKMS(s.Kind) }
+
 // SpecError reports an unusable KEYSPEC.
 type SpecError struct {
 	Spec   string
