@@ -138,6 +138,26 @@ func ParseFile(data []byte, v any) error {
 	return nil
 }
 
+// ParseFileOf reads a record file of one kind into v: at most max bytes,
+// ParseFile, its kind field want, and then check (nil for none), which
+// validates the fields. Errors give the reason alone, for the caller to name
+// the file.
+func ParseFileOf(data []byte, max int, want string, v any, check func() error) error {
+	if len(data) > max {
+		return fmt.Errorf("larger than %d bytes", max)
+	}
+	if err := ParseFile(data, v); err != nil {
+		return err
+	}
+	if got, _ := KindOf(data); got != want {
+		return fmt.Errorf("kind is %q, want %q", got, want)
+	}
+	if check != nil {
+		return check()
+	}
+	return nil
+}
+
 // exactKeys checks that every object key in v names a field of t exactly.
 func exactKeys(v any, t reflect.Type) error {
 	for t.Kind() == reflect.Pointer {

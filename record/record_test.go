@@ -103,3 +103,44 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// ParseFileOf refuses, in order, a file over its bound, a non-canonical
+// file, another kind, and fields its check refuses; it accepts the rest.
+func TestParseFileOf(t *testing.T) {
+	want := record.Kind("intent")
+	good, err := record.MarshalFile(sample{Kind: want, ID: "x", Nested: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := record.MarshalFile(sample{Kind: record.Kind("lock"), ID: "x", Nested: map[string]any{}})
+	noX := func(v *sample) func() error {
+		return func() error {
+			if v.ID != "x" {
+				return errors.New("id is not x")
+			}
+			return nil
+		}
+	}
+	var v sample
+	if err := record.ParseFileOf(good, len(good), want, &v, noX(&v)); err != nil || v.ID != "x" {
+		t.Fatalf("good record: %v, %+v", err, v)
+	}
+	bad, _ := record.MarshalFile(sample{Kind: want, ID: "y", Nested: map[string]any{}})
+	for _, c := range []struct {
+		name string
+		data []byte
+		max  int
+		msg  string
+	}{
+		{"too large", good, len(good) - 1, "larger than"},
+		{"not canonical", bytes.Replace(good, []byte(`"id"`), []byte(` "id"`), 1), 1 << 10, "not a canonical record"},
+		{"other kind", other, 1 << 10, `kind is "groundzero.lock/v1", want "groundzero.intent/v1"`},
+		{"check refuses", bad, 1 << 10, "id is not x"},
+	} {
+		var v sample
+		err := record.ParseFileOf(c.data, c.max, want, &v, noX(&v))
+		if err == nil || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.msg)
+		}
+	}
+}

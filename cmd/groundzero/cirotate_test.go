@@ -14,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/groundzero/groundzero/internal/cicred/cicredfake"
+	"github.com/groundzero/groundzero/internal/s3gateway"
 )
 
 // Commands for ci rotate: MinIO's admin API in front of a real S3 gateway
@@ -27,7 +28,7 @@ func init() {
 }
 
 type ciFakes struct {
-	gw    *cicredfake.Gateway
+	gw    *s3gateway.Gateway
 	minio *cicredfake.MinIO
 	vault *cicredfake.Vault
 }
@@ -49,10 +50,10 @@ func ciRig(ts *testscript.TestScript) *ciFakes {
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and a KV v2 engine at mount
 // secret ($CI_VAULT, token in VAULT_TOKEN and $CI_VAULT_TOKEN).
 func cmdCIRotateFakes(ts *testscript.TestScript, neg bool, args []string) {
-	gw, err := cicredfake.StartGateway(filepath.Join(ts.Getenv("WORK"), ".cigateway"))
+	gw, err := s3gateway.StartWith(filepath.Join(ts.Getenv("WORK"), ".cigateway"), s3gateway.Options{IAM: true})
 	ts.Check(err)
 	ts.Defer(gw.Stop)
-	ts.Check(gw.CreateBucket("tfstate"))
+	ts.Check(gw.CreateBucket("tfstate", false))
 	m := cicredfake.NewMinIO(gw, "tfstate")
 	ms := httptest.NewServer(m.Handler())
 	ts.Defer(ms.Close)
@@ -119,7 +120,7 @@ func cmdCIKey(ts *testscript.TestScript, neg bool, args []string) {
 	if secret == "" {
 		ts.Fatalf("no key %s was ever made", args[0])
 	}
-	_, err := f.gw.Client(args[0], secret).ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: aws.String("tfstate"), Prefix: aws.String("org/dev/")})
+	_, err := f.gw.ClientAs(args[0], secret).ListObjectsV2(context.Background(), &awss3.ListObjectsV2Input{Bucket: aws.String("tfstate"), Prefix: aws.String("org/dev/")})
 	if (err == nil) == neg {
 		ts.Fatalf("key %s: works %v, want %v (%v)", args[0], err == nil, !neg, err)
 	}

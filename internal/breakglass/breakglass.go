@@ -207,17 +207,8 @@ func (m *Marker) Marshal() ([]byte, error) { return record.MarshalFile(m) }
 // ParseMarker reads a marker, refusing anything but its canonical bytes;
 // file names it in errors.
 func ParseMarker(file string, data []byte) (*Marker, error) {
-	if len(data) > MaxSize {
-		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
-	}
 	var m Marker
-	if err := record.ParseFile(data, &m); err != nil {
-		return nil, &MalformedError{file, err.Error()}
-	}
-	if m.Kind != Kind {
-		return nil, &MalformedError{file, fmt.Sprintf("kind is %q, want %q", m.Kind, Kind)}
-	}
-	if err := m.validate(); err != nil {
+	if err := record.ParseFileOf(data, MaxSize, Kind, &m, m.validate); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	return &m, nil
@@ -283,25 +274,24 @@ func (c *Close) Marshal() ([]byte, error) {
 // ParseClose reads a close record, refusing anything but its canonical
 // bytes.
 func ParseClose(file string, data []byte) (*Close, error) {
-	if len(data) > MaxSize {
-		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
-	}
 	var c Close
-	if err := record.ParseFile(data, &c); err != nil {
+	if err := record.ParseFileOf(data, MaxSize, CloseKind, &c, c.validate); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
+	return &c, nil
+}
+
+func (c *Close) validate() error {
 	switch {
-	case c.Kind != CloseKind:
-		return nil, &MalformedError{file, fmt.Sprintf("kind is %q, want %q", c.Kind, CloseKind)}
 	case !idRE.MatchString(c.ID) || !hexRE.MatchString(c.MarkerSHA256) || !hexRE.MatchString(c.IncidentSHA256):
-		return nil, &MalformedError{file, "bad id or hash"}
+		return errors.New("bad id or hash")
 	case c.Closer == "":
-		return nil, &MalformedError{file, "no closer"}
+		return errors.New("no closer")
 	}
 	if _, err := time.Parse(time.RFC3339, c.Closed); err != nil {
-		return nil, &MalformedError{file, "bad closed time"}
+		return errors.New("bad closed time")
 	}
-	return &c, nil
+	return nil
 }
 
 // Revocation subjects.
@@ -341,17 +331,8 @@ func (r *Revocation) Marshal() ([]byte, error) { return record.MarshalFile(r) }
 // ParseRevocation reads a break-glass revocation, refusing anything but its
 // canonical bytes.
 func ParseRevocation(file string, data []byte) (*Revocation, error) {
-	if len(data) > MaxSize {
-		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
-	}
 	var r Revocation
-	if err := record.ParseFile(data, &r); err != nil {
-		return nil, &MalformedError{file, err.Error()}
-	}
-	if r.Kind != RevocationKind {
-		return nil, &MalformedError{file, fmt.Sprintf("kind is %q, want %q", r.Kind, RevocationKind)}
-	}
-	if err := r.validate(); err != nil {
+	if err := record.ParseFileOf(data, MaxSize, RevocationKind, &r, r.validate); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	return &r, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/groundzero/groundzero/internal/backend"
 	"github.com/groundzero/groundzero/internal/cicred"
 	"github.com/groundzero/groundzero/internal/cicred/cicredfake"
+	"github.com/groundzero/groundzero/internal/s3gateway"
 )
 
 const (
@@ -28,7 +29,7 @@ const (
 // rig is MinIO's admin API in front of a real S3 gateway, and a KV v2
 // engine, wired into a rotation of environment prod.
 type rig struct {
-	gw    *cicredfake.Gateway
+	gw    *s3gateway.Gateway
 	minio *cicredfake.MinIO
 	vault *cicredfake.Vault
 	cfg   cicred.Config
@@ -50,12 +51,12 @@ func cleanEnv(t *testing.T) {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	cleanEnv(t)
-	gw, err := cicredfake.StartGateway(t.TempDir())
+	gw, err := s3gateway.StartWith(t.TempDir(), s3gateway.Options{IAM: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Stop)
-	if err := gw.CreateBucket(bucket); err != nil {
+	if err := gw.CreateBucket(bucket, false); err != nil {
 		t.Fatal(err)
 	}
 	m := cicredfake.NewMinIO(gw, bucket)
@@ -115,7 +116,7 @@ func (r *rig) stored(role string) (cicred.Key, int) {
 // works reports whether key may list the environment's prefix on the
 // gateway, and the error code when not.
 func (r *rig) works(k cicred.Key) (bool, string) {
-	_, err := r.gw.Client(k.ID, string(k.Secret)).ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("org/prod/")})
+	_, err := r.gw.ClientAs(k.ID, string(k.Secret)).ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("org/prod/")})
 	if err != nil {
 		return false, err.Error()
 	}
@@ -157,7 +158,7 @@ func TestRotateMinIO(t *testing.T) {
 	// may; neither reaches another environment.
 	ctx := context.Background()
 	put := func(k cicred.Key, key string) error {
-		_, err := r.gw.Client(k.ID, string(k.Secret)).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("{}")})
+		_, err := r.gw.ClientAs(k.ID, string(k.Secret)).PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("{}")})
 		return err
 	}
 	if err := put(plan1, "org/prod/terraform.tfstate"); err == nil {

@@ -3,14 +3,11 @@ package cicred
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -18,12 +15,13 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/groundzero/groundzero/internal/backend"
+	"github.com/groundzero/groundzero/internal/backend/vault"
 )
 
 // ServiceVault is the Call.Service of the KV calls.
 const ServiceVault = "vault-kv"
 
-// maxVaultBody bounds an answer from Vault.
+// maxVaultBody bounds the answer to a read of a missing secret.
 const maxVaultBody = 1 << 20
 
 var pathSeg = regexp.MustCompile(`^[A-Za-z0-9_.@=+,-]+$`)
@@ -44,11 +42,9 @@ var pathSeg = regexp.MustCompile(`^[A-Za-z0-9_.@=+,-]+$`)
 // VAULT_NAMESPACE, VAULT_HEADERS) have no effect, and no redirect is
 // followed.
 type KV struct {
-	client  *api.Client
-	token   string
-	address string
-	mount   string
-	path    string
+	c     *vault.Client
+	mount string
+	path  string
 }
 
 // KVOptions are what NewKV needs.
@@ -71,14 +67,10 @@ func (o KVOptions) String() string {
 func (o KVOptions) GoString() string { return o.String() }
 
 // String names the store without the token.
-func (k *KV) String() string { return "vault kv " + k.address + "/v1/" + k.mount + "/data/" + k.path }
+func (k *KV) String() string { return "vault kv " + k.c.URL(k.mount+"/data/"+k.path) }
 
 // NewKV returns the KV store opt names.
 func NewKV(opt KVOptions) (*KV, error) {
-	addr, err := vaultAddress(opt.Address)
-	if err != nil {
-		return nil, err
-	}
 	for what, p := range map[string]string{"mount": opt.Mount, "path": opt.Path} {
 		for _, seg := range strings.Split(p, "/") {
 			if !pathSeg.MatchString(seg) || seg == "." || seg == ".." {
@@ -86,45 +78,11 @@ func NewKV(opt KVOptions) (*KV, error) {
 			}
 		}
 	}
-	if opt.Token == "" {
-		return nil, errors.New("vault: no token (set VAULT_TOKEN or BAO_TOKEN)")
-	}
-	hc := &http.Client{}
-	if opt.HTTPClient != nil {
-		c := *opt.HTTPClient
-		hc = &c
-	}
-	if hc.Transport == nil {
-		hc.Transport = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout: 10 * time.Second,
-		}
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client, err := api.NewClient(&api.Config{Address: addr, HttpClient: hc, Timeout: time.Minute, MaxRetries: 2, DisableRedirects: true})
+	c, err := vault.NewClient(opt.Address, vault.Options{Token: opt.Token, Namespace: opt.Namespace, HTTPClient: opt.HTTPClient})
 	if err != nil {
-		return nil, fmt.Errorf("vault: %s", scrubText(err.Error(), opt.Token))
+		return nil, err
 	}
-	// SetHeaders replaces what the environment set (VAULT_HEADERS and
-	// VAULT_NAMESPACE); the token is set explicitly over VAULT_TOKEN.
-	client.SetHeaders(http.Header{api.RequestHeaderName: {"true"}})
-	if opt.Namespace != "" {
-		client.SetNamespace(opt.Namespace)
-	}
-	client.SetToken(opt.Token)
-	return &KV{client: client, token: opt.Token, address: addr, mount: opt.Mount, path: opt.Path}, nil
-}
-
-func vaultAddress(s string) (string, error) {
-	u, err := url.Parse(strings.TrimRight(s, "/"))
-	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("vault: address %q is not a server URL (https://HOST[:PORT])", s)
-	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return "", fmt.Errorf("vault: address %q must be https (http only on a loopback address): the token and the keys go with the requests", s)
-	}
-	return u.Scheme + "://" + u.Host, nil
+	return &KV{c: c, mount: opt.Mount, path: opt.Path}, nil
 }
 
 func isLoopback(host string) bool {
@@ -146,7 +104,7 @@ func (k *KV) metadataPath(role string) string { return k.mount + "/metadata/" + 
 func (k *KV) Read(ctx context.Context, role string) (*Stored, backend.Call, error) {
 	path := k.Path(role)
 	call := backend.Call{Service: ServiceVault, Operation: "read", Resource: path}
-	resp, err := k.client.Logical().ReadRawWithContext(ctx, path)
+	resp, err := k.c.ReadRaw(ctx, path)
 	if resp != nil {
 		defer resp.Body.Close()
 	}
@@ -154,7 +112,7 @@ func (k *KV) Read(ctx context.Context, role string) (*Stored, backend.Call, erro
 		call.Outcome = "missing"
 		sec, _ := api.ParseSecret(io.LimitReader(resp.Body, maxVaultBody))
 		if sec != nil {
-			call.RequestID = scrubText(sec.RequestID, k.token)
+			call.RequestID = k.c.Scrub(sec.RequestID)
 			if v := kvVersion(sec); v > 0 {
 				return &Stored{Version: v}, call, nil
 			}
@@ -163,14 +121,14 @@ func (k *KV) Read(ctx context.Context, role string) (*Stored, backend.Call, erro
 	}
 	if err != nil {
 		call.Outcome = "failed"
-		return nil, call, k.fail("read", path, err)
+		return nil, call, k.c.Fail("read", path, err)
 	}
 	sec, err := k.parse(resp, "read", path)
 	if err != nil {
 		call.Outcome = "failed"
 		return nil, call, err
 	}
-	call.RequestID, call.Outcome = scrubText(sec.RequestID, k.token), "read"
+	call.RequestID, call.Outcome = k.c.Scrub(sec.RequestID), "read"
 	st := &Stored{Version: kvVersion(sec)}
 	data, _ := sec.Data["data"].(map[string]any)
 	if data == nil {
@@ -181,7 +139,7 @@ func (k *KV) Read(ctx context.Context, role string) (*Stored, backend.Call, erro
 	st.secret = sha256.Sum256([]byte(str("secret_access_key")))
 	if st.KeyID == "" || st.Version == 0 {
 		call.Outcome = "failed"
-		return nil, call, fmt.Errorf("vault: read %s: the secret has no access_key_id or version; it was not written by groundzero ci rotate", k.address+"/v1/"+path)
+		return nil, call, fmt.Errorf("vault: read %s: the secret has no access_key_id or version; it was not written by groundzero ci rotate", k.c.URL(path))
 	}
 	return st, call, nil
 }
@@ -220,18 +178,18 @@ func (k *KV) Write(ctx context.Context, role string, c Credential, cas int) (int
 	if err != nil {
 		return 0, call, err
 	}
-	resp, err := k.client.Logical().WriteRawWithContext(ctx, path, body)
+	resp, err := k.c.WriteRaw(ctx, path, body)
 	if resp != nil {
 		defer resp.Body.Close()
 	}
 	if err != nil {
-		return 0, call, scrubErr(k.fail("write", path, err), c.Key.Secret)
+		return 0, call, scrubErr(k.c.Fail("write", path, err), c.Key.Secret)
 	}
 	sec, err := k.parse(resp, "write", path)
 	if err != nil {
 		return 0, call, err
 	}
-	call.RequestID = scrubText(sec.RequestID, k.token)
+	call.RequestID = k.c.Scrub(sec.RequestID)
 	v := 0
 	switch n := sec.Data["version"].(type) {
 	case json.Number:
@@ -241,7 +199,7 @@ func (k *KV) Write(ctx context.Context, role string, c Credential, cas int) (int
 		v = int(n)
 	}
 	if v <= cas {
-		return 0, call, fmt.Errorf("vault: write %s: the answer names version %d, not a version after %d", k.address+"/v1/"+path, v, cas)
+		return 0, call, fmt.Errorf("vault: write %s: the answer names version %d, not a version after %d", k.c.URL(path), v, cas)
 	}
 	call.Outcome = "written"
 	// The description again as custom metadata, readable without the key.
@@ -252,43 +210,23 @@ func (k *KV) Write(ctx context.Context, role string, c Credential, cas int) (int
 		}
 	}
 	mb, _ := json.Marshal(map[string]any{"custom_metadata": meta})
-	mresp, merr := k.client.Logical().WriteRawWithContext(ctx, k.metadataPath(role), mb)
+	mresp, merr := k.c.WriteRaw(ctx, k.metadataPath(role), mb)
 	if mresp != nil {
 		mresp.Body.Close()
 	}
 	if merr != nil {
-		return v, call, fmt.Errorf("vault: version %d written, but its custom metadata was not: %w", v, k.fail("write", k.metadataPath(role), merr))
+		return v, call, fmt.Errorf("vault: version %d written, but its custom metadata was not: %w", v, k.c.Fail("write", k.metadataPath(role), merr))
 	}
 	return v, call, nil
 }
 
+// parse reads the answer to op on path, which must carry a secret.
 func (k *KV) parse(resp *api.Response, op, path string) (*api.Secret, error) {
-	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			return nil, fmt.Errorf("vault: %s %s: the server answered %d, a redirect, which is not followed: the token would go with it", op, k.address+"/v1/"+path, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("vault: %s %s: unexpected status %d", op, k.address+"/v1/"+path, resp.StatusCode)
+	sec, err := k.c.Parse(resp, op, path)
+	if err == nil && sec == nil {
+		err = fmt.Errorf("vault: %s %s: the answer carries no secret", op, k.c.URL(path))
 	}
-	sec, err := api.ParseSecret(io.LimitReader(resp.Body, maxVaultBody))
-	if err != nil || sec == nil {
-		return nil, fmt.Errorf("vault: %s %s: the answer is not a Vault response", op, k.address+"/v1/"+path)
-	}
-	return sec, nil
-}
-
-// fail turns a client error into one that names the operation and carries
-// no token, whatever the server echoed.
-func (k *KV) fail(op, path string, err error) error {
-	where := k.address + "/v1/" + path
-	var re *api.ResponseError
-	if errors.As(err, &re) {
-		msg := strings.Join(re.Errors, "; ")
-		if msg == "" {
-			msg = http.StatusText(re.StatusCode)
-		}
-		return fmt.Errorf("vault: %s %s: status %d: %s", op, where, re.StatusCode, scrubText(msg, k.token))
-	}
-	return fmt.Errorf("vault: %s %s: %s", op, where, scrubText(err.Error(), k.token))
+	return sec, err
 }
 
 // scrubText replaces secret in s, flattens s to one line and bounds it.

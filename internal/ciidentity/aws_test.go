@@ -16,6 +16,7 @@ import (
 
 	"github.com/groundzero/groundzero/internal/backend"
 	"github.com/groundzero/groundzero/internal/ciidentity"
+	"github.com/groundzero/groundzero/internal/ciidentity/iamfake"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/s3gateway"
 )
@@ -71,17 +72,59 @@ func awsSpec(t *testing.T, ci string) *ciidentity.Spec {
 	return s
 }
 
-func newAWS(t *testing.T, spec *ciidentity.Spec) (*ciidentity.AWS, *fakeIAM) {
+// AWS IAM cannot be reached here: newAWS points the client at a fake IAM
+// (package iamfake) for account 111122223333 that accepts requests signed
+// by AKIDFAKE, and fails the test on any request it refused as malformed.
+func newAWS(t *testing.T, spec *ciidentity.Spec) (*ciidentity.AWS, *iamfake.Server) {
 	t.Helper()
-	f, srv := newFakeIAM(t)
+	f := iamfake.Start("111122223333", "AKIDFAKE")
+	t.Cleanup(func() {
+		f.Close()
+		for _, p := range f.Problems() {
+			t.Errorf("fake IAM: %s", p)
+		}
+	})
 	s3gateway.UseEnv(t)
 	a, err := ciidentity.NewAWS(context.Background(), spec, ciidentity.AWSOptions{
-		Endpoint: srv.URL, Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake-secret", ""),
+		Endpoint: f.URL, Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake-secret", ""),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a, f
+}
+
+// ops lists the operations the fake received, in order.
+func ops(f *iamfake.Server) []string {
+	var out []string
+	for _, r := range f.Requests() {
+		out = append(out, r.Op)
+	}
+	return out
+}
+
+// writes lists the operations received that change something.
+func writes(f *iamfake.Server) []string {
+	var out []string
+	for _, r := range f.Requests() {
+		if r.Writes() {
+			out = append(out, r.Op)
+		}
+	}
+	return out
+}
+
+// param returns parameter name of the first request of op (for role
+// roleName, unless "").
+func param(t *testing.T, f *iamfake.Server, op, roleName, name string) string {
+	t.Helper()
+	for _, r := range f.Requests() {
+		if r.Op == op && (roleName == "" || r.Params.Get("RoleName") == roleName) {
+			return r.Params.Get(name)
+		}
+	}
+	t.Fatalf("no %s request for role %q", op, roleName)
+	return ""
 }
 
 // doc reads a policy document as sent (JSON) or stored (URL-encoded).
@@ -116,22 +159,22 @@ func TestAWSProvisionSendsTheGeneratedDocuments(t *testing.T) {
 	}
 	wantOps := []string{"GetOpenIDConnectProvider", "CreateOpenIDConnectProvider",
 		"GetRole", "CreateRole", "PutRolePolicy", "GetRole", "CreateRole", "PutRolePolicy"}
-	if !slices.Equal(f.ops, wantOps) {
-		t.Errorf("operations = %v, want %v", f.ops, wantOps)
+	if got := ops(f); !slices.Equal(got, wantOps) {
+		t.Errorf("operations = %v, want %v", got, wantOps)
 	}
-	if got := f.param("CreateOpenIDConnectProvider", "", "Url"); got != policy.GitHubIssuer {
+	if got := param(t, f, "CreateOpenIDConnectProvider", "", "Url"); got != policy.GitHubIssuer {
 		t.Errorf("CreateOpenIDConnectProvider Url = %q, want %q", got, policy.GitHubIssuer)
 	}
-	if got := f.param("CreateOpenIDConnectProvider", "", "ClientIDList.member.1"); got != "groundzero" {
+	if got := param(t, f, "CreateOpenIDConnectProvider", "", "ClientIDList.member.1"); got != "groundzero" {
 		t.Errorf("CreateOpenIDConnectProvider audience = %q, want groundzero", got)
 	}
-	if got := f.param("CreateOpenIDConnectProvider", "", "ClientIDList.member.2"); got != "" {
+	if got := param(t, f, "CreateOpenIDConnectProvider", "", "ClientIDList.member.2"); got != "" {
 		t.Errorf("CreateOpenIDConnectProvider has a second audience %q", got)
 	}
 	fed := "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
 
 	// Apply: exactly the environment's subject, from a GitHub environment.
-	apply := parseDoc(t, f.param("CreateRole", "groundzero-prod-apply", "AssumeRolePolicyDocument"))
+	apply := parseDoc(t, param(t, f, "CreateRole", "groundzero-prod-apply", "AssumeRolePolicyDocument"))
 	if len(apply.Statement) != 1 {
 		t.Fatalf("apply trust has %d statements, want 1", len(apply.Statement))
 	}
@@ -148,7 +191,7 @@ func TestAWSProvisionSendsTheGeneratedDocuments(t *testing.T) {
 	}
 	// Plan: tags, the listed branch and pull requests; never the
 	// environment's subject.
-	plan := parseDoc(t, f.param("CreateRole", "groundzero-prod-plan", "AssumeRolePolicyDocument"))
+	plan := parseDoc(t, param(t, f, "CreateRole", "groundzero-prod-plan", "AssumeRolePolicyDocument"))
 	wantCond = map[string]map[string][]string{
 		"StringEquals": {"token.actions.githubusercontent.com:aud": {"groundzero"}},
 		"StringLike": {"token.actions.githubusercontent.com:sub": {
@@ -161,15 +204,16 @@ func TestAWSProvisionSendsTheGeneratedDocuments(t *testing.T) {
 	// Permissions: nothing beyond the environment's prefix, its lock and
 	// its key; plan writes the lock object only.
 	for _, role := range []string{"plan", "apply"} {
-		d := parseDoc(t, f.param("PutRolePolicy", "groundzero-prod-"+role, "PolicyDocument"))
-		if got := f.param("PutRolePolicy", "groundzero-prod-"+role, "PolicyName"); got != ciidentity.InlinePolicy {
+		d := parseDoc(t, param(t, f, "PutRolePolicy", "groundzero-prod-"+role, "PolicyDocument"))
+		if got := param(t, f, "PutRolePolicy", "groundzero-prod-"+role, "PolicyName"); got != ciidentity.InlinePolicy {
 			t.Errorf("%s PutRolePolicy name = %q", role, got)
 		}
 		checkLeastPrivilege(t, role, d)
 	}
-	// Every call has its request ID and resource.
-	for _, c := range p.Calls {
-		if !strings.HasPrefix(c.RequestID, "iam-req-") || !strings.HasPrefix(c.Resource, "arn:aws:iam::111122223333:") || c.Service != "iam" {
+	// Every call has the request ID IAM answered it with, and its resource.
+	reqs := f.Requests()
+	for i, c := range p.Calls {
+		if i >= len(reqs) || c.RequestID != reqs[i].RequestID || c.Operation != reqs[i].Op || !strings.HasPrefix(c.Resource, "arn:aws:iam::111122223333:") || c.Service != "iam" {
 			t.Errorf("call %+v lacks its request ID or resource ARN", c)
 		}
 	}
@@ -250,15 +294,15 @@ func TestAWSProvisionIsIdempotent(t *testing.T) {
 	if _, err := a.Provision(context.Background()); err != nil {
 		t.Fatalf("first Provision() = %v", err)
 	}
-	if got := f.param("AttachRolePolicy", "groundzero-prod-plan", "PolicyArn"); got != "arn:aws:iam::aws:policy/ReadOnlyAccess" {
+	if got := param(t, f, "AttachRolePolicy", "groundzero-prod-plan", "PolicyArn"); got != "arn:aws:iam::aws:policy/ReadOnlyAccess" {
 		t.Errorf("AttachRolePolicy = %q", got)
 	}
-	before := len(f.creates())
+	before := len(writes(f))
 	p, err := a.Provision(context.Background())
 	if err != nil {
 		t.Fatalf("second Provision() = %v", err)
 	}
-	if after := f.creates(); len(after) != before {
+	if after := writes(f); len(after) != before {
 		t.Errorf("second Provision() made calls that change something: %v", after[before:])
 	}
 	for _, c := range p.Calls {
@@ -276,71 +320,76 @@ func TestAWSProvisionIsIdempotent(t *testing.T) {
 }
 
 func TestAWSVerifyFindsWideningAndDrift(t *testing.T) {
-	widen := func(f *fakeIAM, role, old, new string, trust bool) {
-		r := f.role["groundzero-prod-"+role]
-		doc := &r.trust
+	type (
+		provs = map[string]*iamfake.Provider
+		roles = map[string]*iamfake.Role
+	)
+	widen := func(rs roles, role, old, new string, trust bool) {
+		r := rs["groundzero-prod-"+role]
+		doc := &r.Trust
 		if !trust {
-			s := r.inline[ciidentity.InlinePolicy]
+			s := r.Inline[ciidentity.InlinePolicy]
 			doc = &s
-			defer func() { r.inline[ciidentity.InlinePolicy] = s }()
+			defer func() { r.Inline[ciidentity.InlinePolicy] = s }()
 		}
-		d, _ := url.QueryUnescape(*doc)
-		if !strings.Contains(d, old) {
-			t.Fatalf("%s document has no %q: %s", role, old, d)
+		if !strings.Contains(*doc, old) {
+			t.Fatalf("%s document has no %q: %s", role, old, *doc)
 		}
-		*doc = url.QueryEscape(strings.Replace(d, old, new, 1))
+		*doc = strings.Replace(*doc, old, new, 1)
 	}
 	cases := []struct {
 		name   string
-		change func(f *fakeIAM)
+		change func(provs, roles)
 		check  string
 		detail string
 	}{
-		{"wildcard resource", func(f *fakeIAM) {
-			widen(f, "apply", `"arn:aws:s3:::state-bucket/org/prod/*"`, `"arn:aws:s3:::state-bucket/*"`, false)
+		{"wildcard resource", func(_ provs, rs roles) {
+			widen(rs, "apply", `"arn:aws:s3:::state-bucket/org/prod/*"`, `"arn:aws:s3:::state-bucket/*"`, false)
 		}, ciidentity.CheckWidening, "resource arn:aws:s3:::state-bucket/* is broader than generated"},
-		{"added action", func(f *fakeIAM) {
-			widen(f, "plan", `"s3:GetObject"`, `"s3:GetObject", "s3:PutObject"`, false)
+		{"added action", func(_ provs, rs roles) {
+			widen(rs, "plan", `"s3:GetObject"`, `"s3:GetObject", "s3:PutObject"`, false)
 		}, ciidentity.CheckWidening, "adds action s3:putobject"},
-		{"missing sub condition", func(f *fakeIAM) {
-			widen(f, "apply", `,
+		{"missing sub condition", func(_ provs, rs roles) {
+			widen(rs, "apply", `,
           "token.actions.githubusercontent.com:sub": [
             "repo:acme/platform:environment:prod"
           ]`, ``, true)
 		}, ciidentity.CheckWidening, "lacks condition stringequals token.actions.githubusercontent.com:sub"},
-		{"sub condition widened", func(f *fakeIAM) {
-			widen(f, "apply", `"StringEquals": {`, `"StringLike": {"token.actions.githubusercontent.com:sub": ["repo:acme/*"]}, "StringEquals": {`, true)
-			widen(f, "apply", `,
+		{"sub condition widened", func(_ provs, rs roles) {
+			widen(rs, "apply", `"StringEquals": {`, `"StringLike": {"token.actions.githubusercontent.com:sub": ["repo:acme/*"]}, "StringEquals": {`, true)
+			widen(rs, "apply", `,
           "token.actions.githubusercontent.com:sub": [
             "repo:acme/platform:environment:prod"
           ]`, ``, true)
 		}, ciidentity.CheckWidening, "lacks condition stringequals token.actions.githubusercontent.com:sub"},
-		{"sub condition missing and permission policy deleted", func(f *fakeIAM) {
-			widen(f, "apply", `,
+		{"sub condition missing and permission policy deleted", func(_ provs, rs roles) {
+			widen(rs, "apply", `,
           "token.actions.githubusercontent.com:sub": [
             "repo:acme/platform:environment:prod"
           ]`, ``, true)
-			delete(f.role["groundzero-prod-apply"].inline, ciidentity.InlinePolicy)
+			delete(rs["groundzero-prod-apply"].Inline, ciidentity.InlinePolicy)
 		}, ciidentity.CheckWidening, "lacks condition stringequals token.actions.githubusercontent.com:sub"},
-		{"NotAction", func(f *fakeIAM) {
-			widen(f, "plan", `"Action": [
+		{"NotAction", func(_ provs, rs roles) {
+			widen(rs, "plan", `"Action": [
         "s3:GetObject"`, `"NotAction": [
         "iam:PassRole"`, false)
 		}, ciidentity.CheckWidening, "NotAction"},
-		{"attached admin policy", func(f *fakeIAM) {
-			f.role["groundzero-prod-plan"].attached = append(f.role["groundzero-prod-plan"].attached, "arn:aws:iam::aws:policy/AdministratorAccess")
+		{"attached admin policy", func(_ provs, rs roles) {
+			rs["groundzero-prod-plan"].Attached = append(rs["groundzero-prod-plan"].Attached, "arn:aws:iam::aws:policy/AdministratorAccess")
 		}, ciidentity.CheckWidening, "managed policy arn:aws:iam::aws:policy/AdministratorAccess is attached"},
-		{"extra inline policy", func(f *fakeIAM) {
-			f.role["groundzero-prod-plan"].inline["extra"] = "%7B%7D"
+		{"extra inline policy", func(_ provs, rs roles) {
+			rs["groundzero-prod-plan"].Inline["extra"] = "{}"
 		}, ciidentity.CheckWidening, "inline policy extra is not generated"},
-		{"extra audience", func(f *fakeIAM) {
-			f.prov.auds = append(f.prov.auds, "sts.amazonaws.com")
+		{"extra audience", func(ps provs, _ roles) {
+			for _, p := range ps {
+				p.Audiences = append(p.Audiences, "sts.amazonaws.com")
+			}
 		}, ciidentity.CheckWidening, "also admits audience sts.amazonaws.com"},
-		{"statement removed", func(f *fakeIAM) {
-			widen(f, "apply", `"kms:Encrypt",`, ``, false)
+		{"statement removed", func(_ provs, rs roles) {
+			widen(rs, "apply", `"kms:Encrypt",`, ``, false)
 		}, ciidentity.CheckDrift, "(StateKey) is not there as generated"},
-		{"role deleted", func(f *fakeIAM) {
-			delete(f.role, "groundzero-prod-apply")
+		{"role deleted", func(_ provs, rs roles) {
+			delete(rs, "groundzero-prod-apply")
 		}, ciidentity.CheckMissing, "the apply role does not exist"},
 	}
 	for _, tc := range cases {
@@ -349,9 +398,7 @@ func TestAWSVerifyFindsWideningAndDrift(t *testing.T) {
 			if _, err := a.Provision(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			f.mu.Lock()
-			tc.change(f)
-			f.mu.Unlock()
+			f.Change(tc.change)
 			findings, _, err := a.Verify(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -365,14 +412,14 @@ func TestAWSVerifyFindsWideningAndDrift(t *testing.T) {
 				t.Errorf("Verify() = %v: a narrower document is drift, not widening", findings)
 			}
 			// Provisioning again overwrites nothing and reports the same.
-			before := len(f.creates())
+			before := len(writes(f))
 			_, err = a.Provision(context.Background())
 			var de *ciidentity.DriftError
 			if tc.check != ciidentity.CheckMissing {
 				if !errors.As(err, &de) {
 					t.Fatalf("Provision() over a changed identity = %v, want a *DriftError", err)
 				}
-				if after := f.creates(); len(after) != before {
+				if after := writes(f); len(after) != before {
 					t.Errorf("Provision() over a changed identity changed it: %v", after[before:])
 				}
 			} else if err != nil {
@@ -519,13 +566,13 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestAWSRefusedCallIsRecorded(t *testing.T) {
 	a, f := newAWS(t, awsSpec(t, githubCI))
-	f.fail["CreateRole"] = 403
+	f.Refuse("CreateRole", 403)
 	p, err := a.Provision(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "iam:CreateRole groundzero-prod-plan") {
 		t.Fatalf("Provision() = %v, want the refused CreateRole", err)
 	}
 	last := p.Calls[len(p.Calls)-1]
-	if last.Operation != "CreateRole" || last.Outcome != "failed" || !strings.HasPrefix(last.RequestID, "iam-req-") || last.Resource != "arn:aws:iam::111122223333:role/groundzero-prod-plan" {
+	if last.Operation != "CreateRole" || last.Outcome != "failed" || last.RequestID != f.Requests()[len(f.Requests())-1].RequestID || last.Resource != "arn:aws:iam::111122223333:role/groundzero-prod-plan" {
 		t.Errorf("last call = %+v, want the failed CreateRole with its request ID and ARN", last)
 	}
 	if strings.Contains(err.Error(), "fake-secret") {
@@ -540,10 +587,10 @@ func TestAWSVerifyReadsEveryPage(t *testing.T) {
 	if _, err := a.Provision(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.pageSize = 1
-	f.role["groundzero-prod-plan"].attached = append(f.role["groundzero-prod-plan"].attached, "arn:aws:iam::aws:policy/AdministratorAccess")
-	f.mu.Unlock()
+	f.PageSize(1)
+	f.Change(func(_ map[string]*iamfake.Provider, rs map[string]*iamfake.Role) {
+		rs["groundzero-prod-plan"].Attached = append(rs["groundzero-prod-plan"].Attached, "arn:aws:iam::aws:policy/AdministratorAccess")
+	})
 	fs, calls, err := a.Verify(context.Background())
 	if err != nil {
 		t.Fatal(err)

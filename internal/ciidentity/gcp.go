@@ -2,6 +2,7 @@ package ciidentity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -319,15 +320,41 @@ func (g *GCP) reconcileAccount(ctx context.Context, c *gcpCalls, sa GCPServiceAc
 }
 
 // binding is an IAM policy binding in a service-neutral form.
-type binding struct {
-	Role      string
-	Members   []string
-	Condition *Condition
+// policyDoc is a resource's IAM policy in the JSON form the iam, storage
+// and cloudkms APIs share: bindings of a role, members and a condition, and
+// the etag that guards a write.
+type policyDoc struct {
+	Bindings []binding `json:"bindings"`
+	Etag     string    `json:"etag"`
+	Version  int       `json:"version"`
 }
 
-type policyDoc struct {
-	Bindings []binding
-	Etag     string
+type binding struct {
+	Role      string     `json:"role"`
+	Members   []string   `json:"members"`
+	Condition *Condition `json:"condition,omitempty"`
+}
+
+// policyFrom reads the policy one of those APIs answered.
+func policyFrom(api any) (*policyDoc, error) {
+	b, err := json.Marshal(api)
+	if err != nil {
+		return nil, err
+	}
+	d := &policyDoc{}
+	return d, json.Unmarshal(b, d)
+}
+
+// to writes d into api, a policy of one of those APIs, in version 3 (the
+// version that carries conditions).
+func (d *policyDoc) to(api any) error {
+	v3 := *d
+	v3.Version = 3
+	b, err := json.Marshal(v3)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, api)
 }
 
 // policyStore reads and writes one resource's IAM policy.
@@ -421,34 +448,20 @@ func (p accountPolicy) get(ctx context.Context) (*policyDoc, http.Header, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &policyDoc{Etag: r.Etag}
-	for _, b := range r.Bindings {
-		d.Bindings = append(d.Bindings, binding{Role: b.Role, Members: b.Members, Condition: iamCond(b.Condition)})
-	}
-	return d, r.Header, nil
+	d, err := policyFrom(r)
+	return d, r.Header, err
 }
 
 func (p accountPolicy) set(ctx context.Context, d *policyDoc) (http.Header, error) {
-	pol := &iam.Policy{Etag: d.Etag, Version: 3}
-	for _, b := range d.Bindings {
-		nb := &iam.Binding{Role: b.Role, Members: b.Members}
-		if b.Condition != nil {
-			nb.Condition = &iam.Expr{Title: b.Condition.Title, Expression: b.Condition.Expression}
-		}
-		pol.Bindings = append(pol.Bindings, nb)
+	pol := &iam.Policy{}
+	if err := d.to(pol); err != nil {
+		return nil, err
 	}
 	r, err := p.svc.SetIamPolicy(p.name, &iam.SetIamPolicyRequest{Policy: pol}).Context(ctx).Do()
 	if err != nil {
 		return nil, err
 	}
 	return r.Header, nil
-}
-
-func iamCond(e *iam.Expr) *Condition {
-	if e == nil {
-		return nil
-	}
-	return &Condition{Title: e.Title, Expression: e.Expression}
 }
 
 type bucketPolicy struct {
@@ -464,25 +477,14 @@ func (p bucketPolicy) get(ctx context.Context) (*policyDoc, http.Header, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &policyDoc{Etag: r.Etag}
-	for _, b := range r.Bindings {
-		var c *Condition
-		if b.Condition != nil {
-			c = &Condition{Title: b.Condition.Title, Expression: b.Condition.Expression}
-		}
-		d.Bindings = append(d.Bindings, binding{Role: b.Role, Members: b.Members, Condition: c})
-	}
-	return d, r.Header, nil
+	d, err := policyFrom(r)
+	return d, r.Header, err
 }
 
 func (p bucketPolicy) set(ctx context.Context, d *policyDoc) (http.Header, error) {
-	pol := &storage.Policy{Etag: d.Etag, Version: 3}
-	for _, b := range d.Bindings {
-		nb := &storage.PolicyBindings{Role: b.Role, Members: b.Members}
-		if b.Condition != nil {
-			nb.Condition = &storage.Expr{Title: b.Condition.Title, Expression: b.Condition.Expression}
-		}
-		pol.Bindings = append(pol.Bindings, nb)
+	pol := &storage.Policy{}
+	if err := d.to(pol); err != nil {
+		return nil, err
 	}
 	r, err := p.svc.Buckets.SetIamPolicy(p.bucket, pol).Context(ctx).Do()
 	if err != nil {
@@ -504,25 +506,14 @@ func (p keyPolicy) get(ctx context.Context) (*policyDoc, http.Header, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &policyDoc{Etag: r.Etag}
-	for _, b := range r.Bindings {
-		var c *Condition
-		if b.Condition != nil {
-			c = &Condition{Title: b.Condition.Title, Expression: b.Condition.Expression}
-		}
-		d.Bindings = append(d.Bindings, binding{Role: b.Role, Members: b.Members, Condition: c})
-	}
-	return d, r.Header, nil
+	d, err := policyFrom(r)
+	return d, r.Header, err
 }
 
 func (p keyPolicy) set(ctx context.Context, d *policyDoc) (http.Header, error) {
-	pol := &cloudkms.Policy{Etag: d.Etag, Version: 3}
-	for _, b := range d.Bindings {
-		nb := &cloudkms.Binding{Role: b.Role, Members: b.Members}
-		if b.Condition != nil {
-			nb.Condition = &cloudkms.Expr{Title: b.Condition.Title, Expression: b.Condition.Expression}
-		}
-		pol.Bindings = append(pol.Bindings, nb)
+	pol := &cloudkms.Policy{}
+	if err := d.to(pol); err != nil {
+		return nil, err
 	}
 	r, err := p.svc.Projects.Locations.KeyRings.CryptoKeys.SetIamPolicy(p.key, &cloudkms.SetIamPolicyRequest{Policy: pol}).Context(ctx).Do()
 	if err != nil {

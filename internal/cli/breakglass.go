@@ -13,11 +13,13 @@ import (
 
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/breakglass"
+	"github.com/groundzero/groundzero/internal/gate"
 	"github.com/groundzero/groundzero/internal/govern"
 	"github.com/groundzero/groundzero/internal/lock"
 	"github.com/groundzero/groundzero/internal/policy"
 	"github.com/groundzero/groundzero/internal/repo"
 	"github.com/groundzero/groundzero/internal/sigfile"
+	"github.com/groundzero/groundzero/internal/sign"
 	"github.com/groundzero/groundzero/internal/signers"
 )
 
@@ -65,14 +67,8 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			env, err := a.gates(r, a.trustRoot(trustRoot), false)
+			env, err := a.anchoredGates(r, trustRoot)
 			if err != nil {
-				return err
-			}
-			if res := env.AnchorGate(); !res.OK {
-				return failed(errors.New(res.Detail), res.Hint)
-			}
-			if err := trustedChain(env); err != nil {
 				return err
 			}
 			ix := env.Anchor
@@ -164,6 +160,41 @@ func (a *app) printWindowStatus(st *WindowStatus) {
 	for _, p := range st.Pending {
 		fmt.Fprintf(a.stdout, "pending revocation: %s\n", p)
 	}
+}
+
+// anchoredGates reads what a break-glass command decides on: the trust
+// root, the signers chain and the trail's anchor, refusing an anchor or a
+// chain that does not verify.
+func (a *app) anchoredGates(r *repo.Repo, trustRoot string) (*gate.Env, error) {
+	env, err := a.gates(r, a.trustRoot(trustRoot), false)
+	if err != nil {
+		return nil, err
+	}
+	if res := env.AnchorGate(); !res.OK {
+		return nil, failed(errors.New(res.Detail), res.Hint)
+	}
+	if err := trustedChain(env); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// registeredSigner opens the signer keySpec names and returns it with its
+// owner in the signers registry, refusing a key no signer holds; hint says
+// whose key to use.
+func (a *app) registeredSigner(r *repo.Repo, keySpec, hint string) (sign.Signer, string, error) {
+	s, spec, err := a.signer(r, keySpec)
+	if err != nil {
+		return nil, "", err
+	}
+	owner, err := a.keyOwner(r, spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if owner == "" {
+		return nil, "", usage(fmt.Errorf("the key %s is not a key of any signer in the registry", spec), hint)
+	}
+	return s, owner, nil
 }
 
 // checkRepoMarker compares the repository's copy of a window's marker with

@@ -64,16 +64,9 @@ recorded; the files are written to the repository only after that.`,
 			if err != nil {
 				return err
 			}
-			s, spec, err := a.signer(r, keySpec)
+			s, closer, err := a.registeredSigner(r, keySpec, "the closer signs with their own registered key (--key)")
 			if err != nil {
 				return err
-			}
-			closer, err := a.keyOwner(r, spec)
-			if err != nil {
-				return err
-			}
-			if closer == "" {
-				return usage(fmt.Errorf("the key %s is not a key of any signer in the registry", spec), "the closer signs with their own registered key (--key)")
 			}
 			var rot *breakglass.Rotated
 			if rotatedFile != "" {
@@ -85,14 +78,8 @@ recorded; the files are written to the repository only after that.`,
 					return failed(err, "fix the rotation evidence file as the error says")
 				}
 			}
-			env, err := a.gates(r, a.trustRoot(trustRoot), false)
+			env, err := a.anchoredGates(r, trustRoot)
 			if err != nil {
-				return err
-			}
-			if res := env.AnchorGate(); !res.OK {
-				return failed(errors.New(res.Detail), res.Hint)
-			}
-			if err := trustedChain(env); err != nil {
 				return err
 			}
 			ix := env.Anchor

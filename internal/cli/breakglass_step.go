@@ -56,16 +56,9 @@ the audit trail.`,
 			if err := trustedChain(env); err != nil {
 				return err
 			}
-			s, spec, err := a.signer(r, keySpec)
+			s, owner, err := a.registeredSigner(r, keySpec, "sign with your own registered key (--key)")
 			if err != nil {
 				return err
-			}
-			owner, err := a.keyOwner(r, spec)
-			if err != nil {
-				return err
-			}
-			if owner == "" {
-				return usage(fmt.Errorf("the key %s is not a key of any signer in the registry", spec), "sign with your own registered key (--key)")
 			}
 			sig, err := s.Sign(a.ctx, data, breakglass.RevocationKind)
 			if err != nil {
@@ -148,16 +141,9 @@ func (a *app) asHolder(rec *recorder, r *repo.Repo, keySpec, subject string, d m
 	if keySpec == "" {
 		return nil
 	}
-	s, spec, err := a.signer(r, keySpec)
+	s, owner, err := a.registeredSigner(r, keySpec, "record with your own registered key (--key)")
 	if err != nil {
 		return err
-	}
-	owner, err := a.keyOwner(r, spec)
-	if err != nil {
-		return err
-	}
-	if owner == "" {
-		return usage(fmt.Errorf("the key %s is not a key of any signer in the registry", spec), "record with your own registered key (--key)")
 	}
 	stmt, err := record.Marshal(map[string]any{"kind": stepKind, "subject": subject, "details": d, "time": a.now.UTC().Format(time.RFC3339)})
 	if err != nil {

@@ -12,10 +12,6 @@ import (
 	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/breakglass"
 	"github.com/groundzero/groundzero/internal/govern"
-	"github.com/groundzero/groundzero/internal/intent"
-	"github.com/groundzero/groundzero/internal/repo"
-	"github.com/groundzero/groundzero/internal/signers"
-	"github.com/groundzero/groundzero/internal/trail"
 )
 
 // T25: an action whose audit entry cannot be recorded does not happen. The
@@ -26,45 +22,14 @@ func TestApplyWithoutRecordedEntryDoesNothing(t *testing.T) {
 	gz(t, dir, "plan", "--env", "dev")
 	planFile := filepath.Join(dir, ".groundzero", "plans", "dev.tfplan")
 	intentRel := strings.TrimSpace(gz(t, dir, "intent", "new", "--env", "dev", "--action", "apply", "--reason", "r", "--plan", planFile, "--key", key))
-	r, err := repo.Find(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := trail.OpenDir(r.Abs(".groundzero/evidence"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	refused := errors.New("the evidence store refused the write")
-	gr, err := govern.Open(ctx, govern.Config{
-		Repo: r, Now: time.Now().UTC(), Env: "dev", Getenv: os.Getenv, Environ: os.Environ(),
-		Anchor: func() (*anchor.Index, error) {
-			chain, err := signers.Load(r)
-			if err != nil {
-				return nil, err
-			}
-			return anchor.Read(ctx, store, trail.VerifyConfig{Registry: chain.Current(), Now: time.Now()}, false)
-		},
-		Record:   func([]govern.Event) error { return refused },
-		Artifact: func(string, []byte) error { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gr.Close()
+	gr := openRun(t, dir, func([]govern.Event) error { return refused })
+	ctx := context.Background()
 	if ok, err := gr.Static(ctx, false, "dev"); !ok || err != nil {
 		t.Fatalf("Static = %v, %v: %+v", ok, err, gr.Results)
 	}
-	idata, err := os.ReadFile(filepath.Join(dir, intentRel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := intent.Parse(idata)
-	if err != nil {
-		t.Fatal(err)
-	}
 	done, err := gr.Apply(ctx, govern.ApplyRequest{
-		Intent:  govern.IntentFile{Intent: in, Data: idata, Rel: intentRel},
+		Intent:  readIntent(t, dir, intentRel),
 		Plan:    planFile,
 		Confirm: func(string, string) error { return nil },
 	})

@@ -7,54 +7,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/groundzero/groundzero/internal/anchor"
 	"github.com/groundzero/groundzero/internal/ciauth"
 	"github.com/groundzero/groundzero/internal/govern"
-	"github.com/groundzero/groundzero/internal/intent"
 	"github.com/groundzero/groundzero/internal/policy"
-	"github.com/groundzero/groundzero/internal/repo"
-	"github.com/groundzero/groundzero/internal/signers"
-	"github.com/groundzero/groundzero/internal/trail"
 )
-
-// openRun opens the pipeline on a governed repository, keeping what it
-// records in *recorded.
-func openRun(t *testing.T, dir string, recorded *[]govern.Event) *govern.Run {
-	t.Helper()
-	r, err := repo.Find(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := trail.OpenDir(r.Abs(".groundzero/evidence"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	gr, err := govern.Open(ctx, govern.Config{
-		Repo: r, Now: time.Now().UTC(), Env: "dev", Getenv: os.Getenv, Environ: os.Environ(),
-		Anchor: func() (*anchor.Index, error) {
-			chain, err := signers.Load(r)
-			if err != nil {
-				return nil, err
-			}
-			return anchor.Read(ctx, store, trail.VerifyConfig{Registry: chain.Current(), Now: time.Now()}, false)
-		},
-		Record:   func(evs []govern.Event) error { *recorded = append(*recorded, evs...); return nil },
-		Artifact: func(string, []byte) error { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gr.Close)
-	return gr
-}
 
 func TestCIGateWithoutCISection(t *testing.T) {
 	dir, _ := governedRepo(t)
 	var recorded []govern.Event
-	gr := openRun(t, dir, &recorded)
+	gr := openRun(t, dir, keep(&recorded))
 	if gr.CIGate(context.Background(), false, nil) {
 		t.Fatalf("CIGate without a ci section = true, want false")
 	}
@@ -74,22 +36,14 @@ func TestCIApplyNeedsVerifiedRunner(t *testing.T) {
 	gz(t, dir, "plan", "--env", "dev")
 	planFile := filepath.Join(dir, ".groundzero", "plans", "dev.tfplan")
 	intentRel := strings.TrimSpace(gz(t, dir, "intent", "new", "--env", "dev", "--action", "apply", "--reason", "r", "--plan", planFile, "--key", key))
-	idata, err := os.ReadFile(filepath.Join(dir, intentRel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := intent.Parse(idata)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var recorded []govern.Event
-	gr := openRun(t, dir, &recorded)
+	gr := openRun(t, dir, keep(&recorded))
 	ctx := context.Background()
 	if ok, err := gr.Static(ctx, false, "dev"); !ok || err != nil {
 		t.Fatalf("Static = %v, %v: %+v", ok, err, gr.Results)
 	}
 	done, err := gr.Apply(ctx, govern.ApplyRequest{
-		Intent: govern.IntentFile{Intent: in, Data: idata, Rel: intentRel},
+		Intent: readIntent(t, dir, intentRel),
 		Plan:   planFile,
 		CI:     true,
 		Confirm: func(string, string) error {

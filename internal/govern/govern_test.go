@@ -22,6 +22,57 @@ import (
 	"github.com/groundzero/groundzero/internal/trail"
 )
 
+// openRun opens the pipeline for env dev on a governed repository, its
+// trail in .groundzero/evidence, handing what it records to record.
+func openRun(t *testing.T, dir string, record func([]govern.Event) error) *govern.Run {
+	t.Helper()
+	r, err := repo.Find(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := trail.OpenDir(r.Abs(".groundzero/evidence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	gr, err := govern.Open(ctx, govern.Config{
+		Repo: r, Now: time.Now().UTC(), Env: "dev", Getenv: os.Getenv, Environ: os.Environ(),
+		Anchor: func() (*anchor.Index, error) {
+			chain, err := signers.Load(r)
+			if err != nil {
+				return nil, err
+			}
+			return anchor.Read(ctx, store, trail.VerifyConfig{Registry: chain.Current(), Now: time.Now()}, false)
+		},
+		Record:   record,
+		Artifact: func(string, []byte) error { return nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gr.Close)
+	return gr
+}
+
+// keep is a record function that appends what is recorded to *recorded.
+func keep(recorded *[]govern.Event) func([]govern.Event) error {
+	return func(evs []govern.Event) error { *recorded = append(*recorded, evs...); return nil }
+}
+
+// readIntent reads the intent file at rel in dir.
+func readIntent(t *testing.T, dir, rel string) govern.IntentFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := intent.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return govern.IntentFile{Intent: in, Data: data, Rel: rel}
+}
+
 // gz runs the groundzero command line in dir and returns its stdout.
 func gz(t *testing.T, dir string, args ...string) string {
 	t.Helper()
@@ -102,46 +153,16 @@ func TestApplyUsesTheCheckedBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r, err := repo.Find(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := trail.OpenDir(r.Abs(".groundzero/evidence"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var recorded []govern.Event
+	gr := openRun(t, dir, keep(&recorded))
 	ctx := context.Background()
-	gr, err := govern.Open(ctx, govern.Config{
-		Repo: r, Now: time.Now().UTC(), Env: "dev", Getenv: os.Getenv, Environ: os.Environ(),
-		Anchor: func() (*anchor.Index, error) {
-			chain, err := signers.Load(r)
-			if err != nil {
-				return nil, err
-			}
-			return anchor.Read(ctx, store, trail.VerifyConfig{Registry: chain.Current(), Now: time.Now()}, false)
-		},
-		Record:   func(evs []govern.Event) error { recorded = append(recorded, evs...); return nil },
-		Artifact: func(string, []byte) error { return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gr.Close()
 	if ok, err := gr.Static(ctx, false, "dev"); !ok || err != nil {
 		t.Fatalf("Static = %v, %v: %+v", ok, err, gr.Results)
 	}
-	idata, err := os.ReadFile(filepath.Join(dir, intentRel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := intent.Parse(idata)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := readIntent(t, dir, intentRel)
 	approved := ""
 	done, err := gr.Apply(ctx, govern.ApplyRequest{
-		Intent: govern.IntentFile{Intent: in, Data: idata, Rel: intentRel},
+		Intent: in,
 		Plan:   planFile,
 		Confirm: func(summary, token string) error {
 			approved = summary
@@ -152,8 +173,8 @@ func TestApplyUsesTheCheckedBytes(t *testing.T) {
 	if err != nil || done == nil || done.Err != nil {
 		t.Fatalf("Apply = %+v, %v; results %+v", done, err, gr.Results)
 	}
-	if !strings.Contains(approved, done.Plan.SHA256) || done.Plan.SHA256 != in.PlanSHA256 {
-		t.Errorf("Apply applied plan sha256:%s, the intent approved %s and the operator saw %q", done.Plan.SHA256, in.PlanSHA256, approved)
+	if !strings.Contains(approved, done.Plan.SHA256) || done.Plan.SHA256 != in.Intent.PlanSHA256 {
+		t.Errorf("Apply applied plan sha256:%s, the intent approved %s and the operator saw %q", done.Plan.SHA256, in.Intent.PlanSHA256, approved)
 	}
 	state, err := os.ReadFile(filepath.Join(dir, "infra", "bootstrap", "terraform.tfstate"))
 	if err != nil {
@@ -164,7 +185,7 @@ func TestApplyUsesTheCheckedBytes(t *testing.T) {
 	}
 	consumed := false
 	for _, ev := range recorded {
-		if ev.Action == "intent.consumed" && ev.Details["plan_sha256"] == in.PlanSHA256 && ev.Details["engine_sha256"] != nil {
+		if ev.Action == "intent.consumed" && ev.Details["plan_sha256"] == in.Intent.PlanSHA256 && ev.Details["engine_sha256"] != nil {
 			consumed = true
 		}
 	}

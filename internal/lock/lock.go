@@ -119,17 +119,8 @@ func (l *Lock) Marshal() ([]byte, error) {
 // Parse reads a lock, refusing anything but its canonical bytes; file names
 // it in errors.
 func Parse(file string, data []byte) (*Lock, error) {
-	if len(data) > MaxSize {
-		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
-	}
 	var l Lock
-	if err := record.ParseFile(data, &l); err != nil {
-		return nil, &MalformedError{file, err.Error()}
-	}
-	if l.Kind != Kind {
-		return nil, &MalformedError{file, fmt.Sprintf("kind is %q, want %q", l.Kind, Kind)}
-	}
-	if err := l.validate(); err != nil {
+	if err := record.ParseFileOf(data, MaxSize, Kind, &l, l.validate); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	return &l, nil
@@ -224,17 +215,8 @@ func (r *Revocation) Marshal() ([]byte, error) { return record.MarshalFile(r) }
 // ParseRevocation reads a revocation, refusing anything but its canonical
 // bytes.
 func ParseRevocation(file string, data []byte) (*Revocation, error) {
-	if len(data) > MaxSize {
-		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
-	}
 	var r Revocation
-	if err := record.ParseFile(data, &r); err != nil {
-		return nil, &MalformedError{file, err.Error()}
-	}
-	if r.Kind != RevocationKind {
-		return nil, &MalformedError{file, fmt.Sprintf("kind is %q, want %q", r.Kind, RevocationKind)}
-	}
-	if err := r.validate(); err != nil {
+	if err := record.ParseFileOf(data, MaxSize, RevocationKind, &r, r.validate); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	return &r, nil

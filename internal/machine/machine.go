@@ -144,17 +144,8 @@ func (r *Record) Marshal() ([]byte, error) { return record.MarshalFile(r) }
 // Parse reads a record, refusing anything but its canonical bytes; file
 // names it in errors.
 func Parse(file string, data []byte) (*Record, error) {
-	if len(data) > MaxSize {
-		return nil, &MalformedError{file, fmt.Sprintf("larger than %d bytes", MaxSize)}
-	}
 	var r Record
-	if err := record.ParseFile(data, &r); err != nil {
-		return nil, &MalformedError{file, err.Error()}
-	}
-	if r.Kind != Kind {
-		return nil, &MalformedError{file, fmt.Sprintf("kind is %q, want %q", r.Kind, Kind)}
-	}
-	if err := r.validate(); err != nil {
+	if err := record.ParseFileOf(data, MaxSize, Kind, &r, r.validate); err != nil {
 		return nil, &MalformedError{file, err.Error()}
 	}
 	return &r, nil

@@ -5,6 +5,8 @@ package s3gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -31,7 +33,18 @@ const (
 // Gateway is a running gateway.
 type Gateway struct {
 	Endpoint string // http://127.0.0.1:PORT
-	cmd      *exec.Cmd
+	// Access and Secret are the root account's key: AccessKey and
+	// SecretKey, or a fresh key for a gateway with its own IAM.
+	Access, Secret string
+	bin            string
+	cmd            *exec.Cmd
+}
+
+// Options say how a gateway runs.
+type Options struct {
+	// IAM gives the gateway its own accounts, kept under its directory
+	// (Admin manages them), and a fresh root key.
+	IAM bool
 }
 
 // Start runs a gateway for the test, or fails it with a hint.
@@ -46,13 +59,29 @@ func Start(t testing.TB) *Gateway {
 }
 
 // StartIn runs a gateway whose data lives in dir; the caller stops it.
-func StartIn(dir string) (*Gateway, error) {
+func StartIn(dir string) (*Gateway, error) { return StartWith(dir, Options{}) }
+
+// StartWith runs a gateway whose data lives in dir, as opt says; the caller
+// stops it.
+func StartWith(dir string, opt Options) (*Gateway, error) {
 	bin, err := pinned.Path("versitygw")
 	if err != nil {
 		return nil, err
 	}
 	data, versions := filepath.Join(dir, "data"), filepath.Join(dir, "versions")
-	for _, d := range []string{data, versions} {
+	dirs := []string{data, versions}
+	g := &Gateway{Access: AccessKey, Secret: SecretKey, bin: bin}
+	var iam []string
+	if opt.IAM {
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		g.Access, g.Secret = "gzroot", "gzroot-secret-"+hex.EncodeToString(b)
+		dirs = append(dirs, filepath.Join(dir, "iam"))
+		iam = []string{"--iam-dir", filepath.Join(dir, "iam")}
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -63,8 +92,8 @@ func StartIn(dir string) (*Gateway, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "--port", addr, "--access", AccessKey, "--secret", SecretKey,
-		"posix", "--versioning-dir", versions, data)
+	args := append([]string{"--port", addr, "--access", g.Access, "--secret", g.Secret}, iam...)
+	cmd := exec.Command(bin, append(args, "posix", "--versioning-dir", versions, data)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
 	// The gateway dies with the process that started it, even one killed
 	// before its cleanup runs.
@@ -77,7 +106,7 @@ func StartIn(dir string) (*Gateway, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	g := &Gateway{Endpoint: "http://" + addr, cmd: cmd}
+	g.Endpoint, g.cmd = "http://"+addr, cmd
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
@@ -102,16 +131,31 @@ func (g *Gateway) Stop() {
 	}
 }
 
-// Client returns an S3 client for the gateway.
-func (g *Gateway) Client() *s3.Client {
+// Client returns an S3 client for the gateway, with the root key.
+func (g *Gateway) Client() *s3.Client { return g.ClientAs(g.Access, g.Secret) }
+
+// ClientAs returns an S3 client for the gateway with the given key.
+func (g *Gateway) ClientAs(access, secret string) *s3.Client {
 	return s3.New(s3.Options{
 		Region:                     "us-east-1",
 		BaseEndpoint:               aws.String(g.Endpoint),
 		UsePathStyle:               true,
-		Credentials:                credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 	})
+}
+
+// Admin runs `versitygw admin ARGS` against a gateway with its own IAM,
+// as the root account: "create-user -a KEY -s SECRET -r user", say.
+func (g *Gateway) Admin(args ...string) error {
+	cmd := exec.Command(g.bin, append([]string{"admin", "-a", g.Access, "-s", g.Secret, "--er", g.Endpoint}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("versitygw admin %s: %v: %s", args[0], err, out)
+	}
+	return nil
 }
 
 // Bucket creates a bucket, with Object Lock when lock is set.

@@ -21,15 +21,10 @@ package vault
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,9 +88,7 @@ func redacted(s string) string {
 
 // Keys is one transit key on one server.
 type Keys struct {
-	client   *api.Client
-	token    string
-	address  string
+	c        *Client
 	mount    string
 	name     string
 	rotation time.Duration
@@ -116,10 +109,6 @@ func New(spec backend.Key, opt Options) (*Keys, error) {
 	if spec.Provider != "" && spec.Provider != backend.KeyOpenBao {
 		return nil, fmt.Errorf("vault: key provider %s is not %s", spec.Provider, backend.KeyOpenBao)
 	}
-	addr, err := parseAddress(spec.Address)
-	if err != nil {
-		return nil, err
-	}
 	mount := strings.Trim(spec.Mount, "/")
 	if mount == "" {
 		mount = DefaultMount
@@ -135,78 +124,23 @@ func New(spec backend.Key, opt Options) (*Keys, error) {
 	if spec.RotationDays < 0 {
 		return nil, fmt.Errorf("vault: rotation_days %d is negative", spec.RotationDays)
 	}
-	if opt.Token == "" {
-		return nil, errors.New("vault: no token")
-	}
-
-	hc := &http.Client{}
-	if opt.HTTPClient != nil {
-		c := *opt.HTTPClient
-		hc = &c
-	}
-	if hc.Transport == nil {
-		hc.Transport = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout: 10 * time.Second,
-			IdleConnTimeout:     90 * time.Second,
-			ForceAttemptHTTP2:   true,
-		}
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-	client, err := api.NewClient(&api.Config{
-		Address:          addr,
-		HttpClient:       hc,
-		Timeout:          time.Minute,
-		MaxRetries:       2,
-		DisableRedirects: true,
-	})
+	c, err := NewClient(spec.Address, opt)
 	if err != nil {
-		return nil, fmt.Errorf("vault: %s", scrub(err.Error(), opt.Token))
+		return nil, err
 	}
-	client.SetHeaders(http.Header{api.RequestHeaderName: {"true"}})
-	if opt.Namespace != "" {
-		client.SetNamespace(opt.Namespace)
-	}
-	client.SetToken(opt.Token)
 	return &Keys{
-		client:   client,
-		token:    opt.Token,
-		address:  addr,
+		c:        c,
 		mount:    mount,
 		name:     spec.Name,
 		rotation: time.Duration(spec.RotationDays) * 24 * time.Hour,
 	}, nil
 }
 
-func parseAddress(s string) (string, error) {
-	u, err := url.Parse(strings.TrimRight(s, "/"))
-	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("vault: address %q is not a server URL (https://HOST[:PORT])", s)
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && loopback(u.Hostname()):
-	default:
-		return "", fmt.Errorf("vault: address %q must be https (http only on a loopback address): the token goes with every request", s)
-	}
-	return u.Scheme + "://" + u.Host, nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // path is the key's API path below /v1/.
 func (k *Keys) path() string { return k.mount + "/keys/" + k.name }
 
 // ID is the identifier of the key: ADDRESS/v1/MOUNT/keys/NAME.
-func (k *Keys) ID() string { return k.address + "/v1/" + k.path() }
+func (k *Keys) ID() string { return k.c.URL(k.path()) }
 
 // Ensure makes the key unless it exists, and returns its identifier and
 // the calls made (on error, the calls made until then). A new key is of
@@ -264,10 +198,10 @@ func (k *Keys) Ensure(ctx context.Context) (id string, calls []backend.Call, err
 // asks (never, when it asks for none). id must be a key on this server.
 // The ReadKey call's outcome is "read", "missing" or "failed".
 func (k *Keys) Check(ctx context.Context, id string) ([]backend.Finding, []backend.Call, error) {
-	path, ok := strings.CutPrefix(id, k.address+"/v1/")
+	path, ok := strings.CutPrefix(id, k.c.URL(""))
 	mount, name, found := strings.Cut(path, "/keys/")
 	if !ok || !found || mount == "" || !keyName.MatchString(name) {
-		return nil, nil, fmt.Errorf("vault: key %q is not a transit key on %s", id, k.address)
+		return nil, nil, fmt.Errorf("vault: key %q is not a transit key on %s", id, k.c.Address())
 	}
 	call := backend.Call{Service: Service, Operation: "ReadKey", Resource: id, Outcome: "read"}
 	sec, err := k.read(ctx, path)
@@ -353,7 +287,7 @@ func days(d time.Duration) string {
 
 // read returns the secret at path, nil when the server answers 404.
 func (k *Keys) read(ctx context.Context, path string) (*api.Secret, error) {
-	resp, err := k.client.Logical().ReadRawWithContext(ctx, path)
+	resp, err := k.c.ReadRaw(ctx, path)
 	if resp != nil {
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
@@ -361,11 +295,11 @@ func (k *Keys) read(ctx context.Context, path string) (*api.Secret, error) {
 		}
 	}
 	if err != nil {
-		return nil, k.fail("read", path, err)
+		return nil, k.c.Fail("read", path, err)
 	}
-	sec, err := k.parse(resp, "read", path)
+	sec, err := k.c.Parse(resp, "read", path)
 	if err == nil && (sec == nil || sec.Data == nil) {
-		err = fmt.Errorf("vault: read %s: the answer carries no key", k.address+"/v1/"+path)
+		err = fmt.Errorf("vault: read %s: the answer carries no key", k.c.URL(path))
 	}
 	return sec, err
 }
@@ -376,57 +310,21 @@ func (k *Keys) write(ctx context.Context, path string, body map[string]any) (*ap
 	if err != nil {
 		return nil, err
 	}
-	resp, err := k.client.Logical().WriteRawWithContext(ctx, path, b)
+	resp, err := k.c.WriteRaw(ctx, path, b)
 	if resp != nil {
 		defer resp.Body.Close()
 	}
 	if err != nil {
-		return nil, k.fail("write", path, err)
+		return nil, k.c.Fail("write", path, err)
 	}
-	return k.parse(resp, "write", path)
-}
-
-func (k *Keys) parse(resp *api.Response, op, path string) (*api.Secret, error) {
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNoContent:
-		return nil, nil
-	default:
-		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			return nil, fmt.Errorf("vault: %s %s: the server answered %d, a redirect, which is not followed: the token would go with it", op, k.address+"/v1/"+path, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("vault: %s %s: unexpected status %d", op, k.address+"/v1/"+path, resp.StatusCode)
-	}
-	sec, err := api.ParseSecret(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, fmt.Errorf("vault: %s %s: the answer is not a Vault response", op, k.address+"/v1/"+path)
-	}
-	return sec, nil
-}
-
-// fail turns a client error into one that names the operation and carries
-// no token, whatever the server echoed.
-func (k *Keys) fail(op, path string, err error) error {
-	where := k.address + "/v1/" + path
-	var re *api.ResponseError
-	if errors.As(err, &re) {
-		msg := strings.Join(re.Errors, "; ")
-		if msg == "" {
-			msg = http.StatusText(re.StatusCode)
-		}
-		return fmt.Errorf("vault: %s %s: status %d: %s", op, where, re.StatusCode, scrub(msg, k.token))
-	}
-	if strings.Contains(err.Error(), k.token) {
-		return fmt.Errorf("vault: %s %s: %s", op, where, scrub(err.Error(), k.token))
-	}
-	return fmt.Errorf("vault: %s %s: %w", op, where, err)
+	return k.c.Parse(resp, "write", path)
 }
 
 // clean redacts the token from text the server chose (request IDs).
 func (k *Keys) clean(calls []backend.Call) []backend.Call {
 	for i := range calls {
 		c := &calls[i]
-		c.RequestID, c.Resource, c.Operation = scrub(c.RequestID, k.token), scrub(c.Resource, k.token), scrub(c.Operation, k.token)
+		c.RequestID, c.Resource, c.Operation = k.c.Scrub(c.RequestID), k.c.Scrub(c.Resource), k.c.Scrub(c.Operation)
 	}
 	return calls
 }
@@ -435,19 +333,7 @@ func (k *Keys) clean(calls []backend.Call) []backend.Call {
 func (k *Keys) cleanFindings(fs []backend.Finding) []backend.Finding {
 	for i := range fs {
 		f := &fs[i]
-		f.Detail, f.Resource = scrub(f.Detail, k.token), scrub(f.Resource, k.token)
+		f.Detail, f.Resource = k.c.Scrub(f.Detail), k.c.Scrub(f.Resource)
 	}
 	return fs
-}
-
-// scrub replaces the token in s, flattens it to one line and bounds it.
-func scrub(s, token string) string {
-	if token != "" {
-		s = strings.ReplaceAll(s, token, "REDACTED")
-	}
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 512 {
-		s = strings.ToValidUTF8(s[:512], "") + "…"
-	}
-	return s
 }

@@ -2,7 +2,7 @@
 // talks to that cannot run here: a Vault/OpenBao KV version 2 engine
 // (Vault), and MinIO's admin API for service accounts (MinIO) in front of a
 // real S3 server, the pinned Versity gateway started with its own IAM
-// (Gateway). Each service account MinIO makes is a real gateway account,
+// (s3gateway.StartWith with Options.IAM). Each service account MinIO makes is a real gateway account,
 // and its inline policy becomes bucket policy statements for that account,
 // so a key works, and is refused outside its scope, as the S3 server
 // decides. MinIO.Handler serves the admin API and the gateway's S3 API on
@@ -23,25 +23,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/groundzero/groundzero/internal/cicred"
-	"github.com/groundzero/groundzero/internal/pinned"
+	"github.com/groundzero/groundzero/internal/s3gateway"
 )
 
 // Vault is a KV version 2 engine at one mount.
@@ -177,98 +170,6 @@ func (v *Vault) Put(path string, data map[string]any) {
 	v.secrets[path] = append(v.secrets[path], data)
 }
 
-// Gateway is the pinned Versity S3 gateway with its own IAM on 127.0.0.1.
-type Gateway struct {
-	Endpoint string
-	Access   string
-	Secret   string
-	bin      string
-	cmd      *exec.Cmd
-}
-
-// StartGateway runs a gateway whose data lives in dir; the caller stops
-// it.
-func StartGateway(dir string) (*Gateway, error) {
-	bin, err := pinned.Path("versitygw")
-	if err != nil {
-		return nil, err
-	}
-	data, versions, iam := filepath.Join(dir, "data"), filepath.Join(dir, "versions"), filepath.Join(dir, "iam")
-	for _, d := range []string{data, versions, iam} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	g := &Gateway{Endpoint: "http://" + addr, Access: "gzroot", Secret: "gzroot-secret-" + randHex(8), bin: bin}
-	g.cmd = exec.Command(bin, "--port", addr, "--access", g.Access, "--secret", g.Secret, "--iam-dir", iam,
-		"posix", "--versioning-dir", versions, data)
-	g.cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir}
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	logf, err := os.Create(filepath.Join(dir, "gateway.log"))
-	if err != nil {
-		return nil, err
-	}
-	g.cmd.Stdout, g.cmd.Stderr = logf, logf
-	if err := g.cmd.Start(); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return g, nil
-		}
-		if time.Now().After(deadline) {
-			g.Stop()
-			log, _ := os.ReadFile(logf.Name())
-			return nil, fmt.Errorf("versitygw did not start on %s: %s", addr, log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Stop ends the gateway.
-func (g *Gateway) Stop() {
-	if g.cmd != nil && g.cmd.Process != nil {
-		g.cmd.Process.Kill()
-		g.cmd.Wait()
-	}
-}
-
-// Client is an S3 client of the gateway with the given key.
-func (g *Gateway) Client(access, secret string) *s3.Client {
-	return s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(g.Endpoint), UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider(access, secret, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		RetryMaxAttempts:           1,
-	})
-}
-
-// CreateBucket makes a bucket owned by the gateway's root account.
-func (g *Gateway) CreateBucket(name string) error {
-	_, err := g.Client(g.Access, g.Secret).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)})
-	return err
-}
-
-func (g *Gateway) admin(args ...string) error {
-	cmd := exec.Command(g.bin, append([]string{"admin", "-a", g.Access, "-s", g.Secret, "--er", g.Endpoint}, args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("versitygw admin %s: %v: %s", args[0], err, out)
-	}
-	return nil
-}
-
 func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -280,7 +181,7 @@ func randHex(n int) string {
 type MinIO struct {
 	AdminAccess string
 	AdminSecret string
-	Gateway     *Gateway
+	Gateway     *s3gateway.Gateway
 	Bucket      string
 
 	mu       sync.Mutex
@@ -300,7 +201,7 @@ type MinIO struct {
 }
 
 // NewMinIO returns the admin API of g, for bucket.
-func NewMinIO(g *Gateway, bucket string) *MinIO {
+func NewMinIO(g *s3gateway.Gateway, bucket string) *MinIO {
 	return &MinIO{AdminAccess: "minioadmin-" + randHex(4), AdminSecret: "minio-admin-secret-" + randHex(12), Gateway: g, Bucket: bucket, accounts: map[string]json.RawMessage{}, secrets: map[string]string{}}
 }
 
@@ -395,7 +296,7 @@ func (m *MinIO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		access, secret := "GZ"+strings.ToUpper(randHex(9)), randHex(20)
-		if err := m.Gateway.admin("create-user", "-a", access, "-s", secret, "-r", "user"); err != nil {
+		if err := m.Gateway.Admin("create-user", "-a", access, "-s", secret, "-r", "user"); err != nil {
 			reply(w, http.StatusInternalServerError, map[string]string{"Code": "InternalError", "Message": err.Error()})
 			return
 		}
@@ -421,7 +322,7 @@ func (m *MinIO) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		delete(m.accounts, access)
-		if err := m.Gateway.admin("delete-user", "-a", access); err != nil {
+		if err := m.Gateway.Admin("delete-user", "-a", access); err != nil {
 			reply(w, http.StatusInternalServerError, map[string]string{"Code": "InternalError", "Message": err.Error()})
 			return
 		}
@@ -466,7 +367,7 @@ func (m *MinIO) syncPolicy() error {
 			all = append(all, statement{Effect: s.Effect, Principal: map[string][]string{"AWS": {a}}, Action: s.Action, Resource: s.Resource})
 		}
 	}
-	c := m.Gateway.Client(m.Gateway.Access, m.Gateway.Secret)
+	c := m.Gateway.Client()
 	ctx := context.Background()
 	if len(all) == 0 {
 		_, err := c.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(m.Bucket)})

@@ -25,6 +25,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -76,12 +77,14 @@ type Server struct {
 	problems []string
 	provs    map[string]*Provider // by ARN
 	roles    map[string]*Role     // by name
+	fails    map[string]int       // operation -> status it is refused with
+	pageSize int                  // > 0: ListAttachedRolePolicies pages
 }
 
 // Start runs a fake IAM for account that accepts requests signed by
 // accessKey; Close stops it.
 func Start(account, accessKey string) *Server {
-	s := &Server{account: account, accessKey: accessKey, provs: map[string]*Provider{}, roles: map[string]*Role{}}
+	s := &Server{account: account, accessKey: accessKey, provs: map[string]*Provider{}, roles: map[string]*Role{}, fails: map[string]int{}}
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	return s
@@ -148,6 +151,30 @@ func (s *Server) RoleNames() []string {
 	return out
 }
 
+// Refuse makes every later request of operation op answer status with
+// AccessDenied.
+func (s *Server) Refuse(op string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails[op] = status
+}
+
+// PageSize makes ListAttachedRolePolicies answer n policies a page, with a
+// Marker for the next (0: all on one page).
+func (s *Server) PageSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageSize = n
+}
+
+// Change edits the providers (by ARN) and roles (by name) in place, as
+// someone with IAM rights could; documents are JSON, as sent.
+func (s *Server) Change(edit func(provs map[string]*Provider, roles map[string]*Role)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	edit(s.provs, s.roles)
+}
+
 const ns = "https://iam.amazonaws.com/doc/2010-05-08/"
 
 func (s *Server) problem(format string, args ...any) {
@@ -179,6 +206,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+s.accessKey+"/") || !strings.Contains(auth, "/us-east-1/iam/aws4_request") {
 		s.problem("%s: Authorization %q is not SigV4 by %s for us-east-1/iam", req.Op, redact(auth), s.accessKey)
 		fail(http.StatusForbidden, "SignatureDoesNotMatch", "not signed for IAM")
+		return
+	}
+	if st := s.fails[req.Op]; st != 0 {
+		fail(st, "AccessDenied", "User is not authorized to perform iam:"+req.Op)
 		return
 	}
 	name := v.Get("RoleName")
@@ -238,11 +269,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "PutRolePolicy":
 		role.Inline[v.Get("PolicyName")] = v.Get("PolicyDocument")
 	case "ListAttachedRolePolicies":
+		page, next := role.Attached, 0
+		if s.pageSize > 0 {
+			start, _ := strconv.Atoi(v.Get("Marker"))
+			page = page[min(max(start, 0), len(page)):]
+			if len(page) > s.pageSize {
+				page, next = page[:s.pageSize], start+s.pageSize
+			}
+		}
 		var b strings.Builder
-		for _, a := range role.Attached {
+		for _, a := range page {
 			b.WriteString("<member><PolicyName>" + esc(a[strings.LastIndex(a, "/")+1:]) + "</PolicyName><PolicyArn>" + esc(a) + "</PolicyArn></member>")
 		}
 		result = "<AttachedPolicies>" + b.String() + "</AttachedPolicies><IsTruncated>false</IsTruncated>"
+		if next > 0 {
+			result = "<AttachedPolicies>" + b.String() + "</AttachedPolicies><IsTruncated>true</IsTruncated><Marker>" + strconv.Itoa(next) + "</Marker>"
+		}
 	case "AttachRolePolicy":
 		if !slices.Contains(role.Attached, v.Get("PolicyArn")) {
 			role.Attached = append(role.Attached, v.Get("PolicyArn"))
