@@ -94,6 +94,8 @@ type app struct {
 	ckeyErr error
 	// intentEnv: the gates that intent verify and list judge against
 	intentEnv *gate.Env
+	// bgState: what this invocation learnt about break-glass windows
+	bgState *bgState
 }
 
 func (a *app) repo() (*repo.Repo, error) {
