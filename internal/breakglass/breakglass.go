@@ -105,9 +105,6 @@ var (
 	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 )
 
-// ValidID reports whether id is a window or revocation id.
-func ValidID(id string) bool { return idRE.MatchString(id) }
-
 // MarkerPath is the repository path of a window's marker.
 func MarkerPath(id string) string { return path.Join(Dir, id+".json") }
 

@@ -31,7 +31,6 @@ package cicred
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +70,6 @@ func (Secret) LogValue() slog.Value             { return slog.StringValue(redact
 func (Secret) MarshalJSON() ([]byte, error)     { return json.Marshal(redacted) }
 func (Secret) MarshalText() ([]byte, error)     { return []byte(redacted), nil }
 func (s Secret) Format(f fmt.State, _ rune)     { f.Write([]byte(redacted)) }
-func (s Secret) equal(o Secret) bool            { return subtle.ConstantTimeCompare([]byte(s), []byte(o)) == 1 }
 func (s Secret) fingerprint() [sha256.Size]byte { return sha256.Sum256([]byte(s)) }
 
 // Key is an access key: its id (the S3 access key id) and its secret.
